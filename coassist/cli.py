@@ -1,0 +1,26 @@
+"""The `coassist` command: each subcommand lives next to the layer it drives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coassist", description=__doc__)
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    from coassist.plan.cli import add_allocate_command
+
+    add_allocate_command(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
