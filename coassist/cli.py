@@ -10,9 +10,10 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coassist", description=__doc__)
     subcommands = parser.add_subparsers(dest="command", required=True)
-    from coassist.plan.cli import add_allocate_command
+    # Each layer registers its own subcommands (one import line per layer).
+    from coassist.demo import add_demo_command
 
-    add_allocate_command(subcommands)
+    add_demo_command(subcommands)
     return parser
 
 

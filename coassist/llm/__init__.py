@@ -1,0 +1,57 @@
+"""The assistant model: resolve a model spec, load it once, generate and stream.
+
+>>> from coassist.llm import parse_model_spec
+>>> parse_model_spec("smollm2").kind
+'embedded'
+"""
+
+from __future__ import annotations
+
+import threading
+
+from coassist.llm.chat import ChatModel, GenerationSettings, Message
+from coassist.llm.spec import ACCEPTED_SPECS, ModelSpec, parse_model_spec
+
+__all__ = [
+    "ACCEPTED_SPECS",
+    "ChatModel",
+    "GenerationSettings",
+    "Message",
+    "ModelSpec",
+    "load_chat_model",
+    "loaded_models",
+    "parse_model_spec",
+]
+
+_loaded: dict[tuple[str, str, str], ChatModel] = {}
+_loading_lock = threading.Lock()
+
+
+def load_chat_model(spec: str = "smollm2", device: str = "auto", dtype: str = "auto") -> ChatModel:
+    """The chat model a spec names, loaded once per process and reused after.
+
+    Loading SmolLM2 takes a second from the cache; keeping it means every `%%assist` cell
+    after the first answers at once. Endpoints load nothing and are cheap to make.
+    """
+    key = (spec.strip(), device, dtype)
+    with _loading_lock:
+        if key not in _loaded:
+            _loaded[key] = _load(spec, device, dtype)
+        return _loaded[key]
+
+
+def loaded_models() -> list[ChatModel]:
+    """Models this process holds in memory (for `%assist doctor`)."""
+    return list(_loaded.values())
+
+
+def _load(spec: str, device: str, dtype: str) -> ChatModel:
+    parsed = parse_model_spec(spec)
+    if parsed.kind == "openai":
+        from coassist.llm.endpoint import EndpointChatModel
+
+        return EndpointChatModel(parsed)
+    from coassist.llm.loading import load_model_and_tokenizer
+    from coassist.llm.local import LocalChatModel
+
+    return LocalChatModel(load_model_and_tokenizer(parsed, device=device, dtype=dtype))

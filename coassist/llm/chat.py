@@ -1,0 +1,85 @@
+"""What every assistant model offers the rest of coassist, whatever runs it.
+
+The notebook layer, the review loop and the widgets talk to a `ChatModel`; whether it is a
+local Hugging Face model or an HTTP endpoint is decided once, by the model spec.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+Message = dict[str, str]
+"""One chat turn: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+TextCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to generate one answer.
+
+    Attributes
+    ----------
+    max_new_tokens:
+        Upper bound on the answer's length in tokens; also reserved out of the context window
+        when deciding whether a prompt fits.
+    temperature:
+        0 means greedy decoding (deterministic, the default: reproducible answers in
+        notebooks); above 0 samples with that temperature.
+    top_p:
+        Nucleus-sampling mass, used only when sampling.
+    """
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be 0 (greedy) or positive, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ChatModel(Protocol):
+    """A loaded assistant model.
+
+    `generate` calls `on_text` with each new piece of the answer as it is produced and
+    returns the whole answer; setting `stop` ends generation early, keeping what was made.
+    A KeyboardInterrupt (kernel interrupt) propagates out, leaving the model usable.
+    """
+
+    spec: str
+    context_length: int
+
+    def render_prompt(self, messages: list[Message]) -> str:
+        """Exactly the text the model will see for these messages."""
+        ...
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Prompt length in tokens, as the model counts them."""
+        ...
+
+    def generate(
+        self,
+        messages: list[Message],
+        settings: GenerationSettings,
+        on_text: TextCallback | None = None,
+        stop: threading.Event | None = None,
+    ) -> str: ...
+
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
+        """Answer several independent conversations at once (batched on a GPU)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: spec, adapter, device, dtype; stored with every answer."""
+        ...

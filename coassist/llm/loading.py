@@ -1,0 +1,138 @@
+"""Load a Hugging Face causal LM and its tokenizer from a model spec.
+
+This is the one place that calls `from_pretrained`, so every entry point (magics, review
+loop, fine-tuning, benchmarks) loads models the same way and fails with the same messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from coassist.errors import ModelUnavailableOffline, UnknownModelSpec
+from coassist.llm.device import resolve_device, resolve_dtype
+from coassist.llm.embedded import embedded_model_dir
+from coassist.llm.spec import ACCEPTED_SPECS, ModelSpec, parse_model_spec
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to generate, with where it came from (for provenance)."""
+
+    model: Any
+    tokenizer: Any
+    spec: ModelSpec
+    directory: str
+    adapter: str | None
+    device: torch.device
+    dtype: torch.dtype
+
+
+def load_model_and_tokenizer(
+    spec: str | ModelSpec, device: str = "auto", dtype: str = "auto", merge_adapter: bool = True
+) -> LoadedModel:
+    """Load the model a spec names onto a device.
+
+    Parameters
+    ----------
+    spec:
+        A model spec (see `coassist.llm.spec`); OpenAI endpoints are not loadable here.
+    device, dtype:
+        ``"auto"`` picks CUDA+bf16 when a GPU is visible, else CPU+fp32.
+    merge_adapter:
+        Fold a PEFT adapter into the base weights (faster inference). Fine-tuning passes
+        False to keep training the adapter itself.
+
+    Raises
+    ------
+    UnknownModelSpec, ModelPackageMissing, ModelUnavailableOffline
+    """
+    from transformers import AutoModelForCausalLM
+
+    parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
+    if parsed.kind == "openai":
+        raise UnknownModelSpec(parsed.text, "an HTTP endpoint has no local weights to load", ACCEPTED_SPECS)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+
+    adapter: str | None = None
+    if parsed.kind == "peft":
+        adapter = parsed.location
+        base_spec = _adapter_base_spec(Path(adapter))
+        directory = _local_directory(base_spec)
+    else:
+        directory = _local_directory(parsed)
+
+    tokenizer = _load_tokenizer(adapter or directory, fallback=directory)
+    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge_adapter)
+        if merge_adapter:
+            model = model.merge_and_unload()
+    model.to(torch_device)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, torch_dtype)
+
+
+def _adapter_base_spec(adapter_dir: Path) -> ModelSpec:
+    """The base model an adapter was trained on, itself read as a model spec.
+
+    coassist writes the base's *spec* (e.g. ``smollm2``) into adapter_config.json, so an
+    adapter keeps working when the cache directory of the base moves.
+    """
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise UnknownModelSpec(
+            str(adapter_dir), "adapter_config.json names no base_model_name_or_path", ACCEPTED_SPECS
+        )
+    parsed = parse_model_spec(base)
+    if parsed.kind in {"peft", "openai"}:
+        raise UnknownModelSpec(str(adapter_dir), f"its base {base!r} is not a loadable base model", ACCEPTED_SPECS)
+    return parsed
+
+
+def _local_directory(spec: ModelSpec) -> str:
+    """A directory with config + weights for an embedded, local or hub-cached model."""
+    if spec.kind == "embedded":
+        return str(embedded_model_dir())
+    if Path(spec.location).is_dir():
+        return spec.location
+    return _hub_snapshot(spec.location)
+
+
+def _hub_snapshot(hub_id: str) -> str:
+    """The local snapshot of a hub id. Downloads only when the user has allowed the network.
+
+    Hub downloads are opt-in (``HF_HUB_OFFLINE=0``): coassist is meant to keep data and
+    models local, and a notebook that silently pulls gigabytes surprises people.
+    """
+    from huggingface_hub import snapshot_download
+
+    allow_download = os.environ.get("HF_HUB_OFFLINE", "1").lower() in {"0", "false", "no"}
+    try:
+        return snapshot_download(hub_id, local_files_only=not allow_download)
+    except Exception as error:  # huggingface_hub raises several types for "not here"
+        raise ModelUnavailableOffline(
+            f"the model {hub_id!r} is not in the local Hugging Face cache and coassist does not "
+            f"download models unless allowed. Either download it where there is internet "
+            f"(`hf download {hub_id}`) and copy the cache here, pass a local model directory, "
+            f"or set HF_HUB_OFFLINE=0 to let coassist download it. ({type(error).__name__})"
+        ) from error
+
+
+def _load_tokenizer(primary: str, fallback: str) -> Any:
+    """Prefer the adapter's tokenizer (fine-tuning may add a chat template), else the base's."""
+    from transformers import AutoTokenizer
+
+    source = primary if (Path(primary) / "tokenizer_config.json").is_file() else fallback
+    return AutoTokenizer.from_pretrained(source, local_files_only=True)
