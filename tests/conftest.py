@@ -28,3 +28,26 @@ def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     root = os.environ.get("COASSIST_CACHE")
     return Path(root) if root else tmp_path_factory.mktemp("coassist-cache")
+
+
+@pytest.fixture()
+def shell(tiny_model_dir: Path):
+    """An IPython shell with coassist's magics, a fresh assistant session, and the tiny model."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    from coassist.notebook import session as session_module
+    from coassist.notebook.magics import register_magics
+
+    start_ipython()  # once per process; later calls return None
+    ip = get_ipython()
+    old = getattr(ip, session_module._SESSION_ATTRIBUTE, None)
+    if old is not None:
+        ip.events.unregister("post_run_cell", old.errors)
+        ip.configurables.remove(old.config)
+        delattr(ip, session_module._SESSION_ATTRIBUTE)
+    ip.config.pop("Assist", None)
+    register_magics(ip)
+    ip.run_line_magic("config", f'Assist.model = "{tiny_model_dir}"')
+    ip.run_line_magic("config", "Assist.max_new_tokens = 8")
+    return ip

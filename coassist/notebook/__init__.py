@@ -1,0 +1,1 @@
+"""The notebook layer: `%%assist` magics, prompt context from the kernel, and widgets."""

@@ -1,0 +1,70 @@
+"""The running conversation that `%%assist` cells and the chat widget share.
+
+The model sees the system prompt, as many of the most recent exchanges as fit in its
+context window (leaving room for the answer), and the new question. Older turns are kept
+here (so `%assist history` shows them) but are not sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from coassist.llm.chat import Message
+
+SYSTEM_PROMPT = (
+    "You are coassist, a concise assistant for data scientists working in Jupyter notebooks. "
+    "Answer in Markdown. Put code in ```python fenced blocks."
+)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One question and its answer, with the model that gave it."""
+
+    question: str
+    answer: str
+    model: str
+
+
+@dataclass
+class Conversation:
+    """The exchanges so far; `messages_for` decides what the model gets to see."""
+
+    system_prompt: str = SYSTEM_PROMPT
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def messages_for(
+        self,
+        question: str,
+        token_budget: int,
+        count_tokens: Callable[[list[Message]], int],
+        with_history: bool = True,
+    ) -> list[Message]:
+        """System prompt, the most recent exchanges that fit `token_budget`, then `question`.
+
+        Exchanges are dropped whole, oldest first: a half-kept exchange confuses small
+        models more than a missing one. The question itself is never trimmed; if it alone
+        does not fit, the caller's length check reports it.
+        """
+        head: list[Message] = [{"role": "system", "content": self.system_prompt}]
+        tail: list[Message] = [{"role": "user", "content": question}]
+        if not with_history:
+            return head + tail
+        kept: list[Message] = []
+        for exchange in reversed(self.exchanges):
+            candidate = [
+                {"role": "user", "content": exchange.question},
+                {"role": "assistant", "content": exchange.answer},
+                *kept,
+            ]
+            if count_tokens(head + candidate + tail) > token_budget:
+                break
+            kept = candidate
+        return head + kept + tail
+
+    def record(self, question: str, answer: str, model: str) -> None:
+        self.exchanges.append(Exchange(question, answer, model))
+
+    def reset(self) -> None:
+        self.exchanges.clear()

@@ -1,0 +1,65 @@
+"""Remember the last exception a notebook cell raised, with the cell that raised it.
+
+IPython keeps the last traceback but not which cell's source produced it, so we listen to
+`post_run_cell` and keep both. `%assist` cells are skipped: asking about an error must not
+replace it with the assistant's own failure.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CellError:
+    """An exception as the assistant should see it."""
+
+    cell_source: str
+    execution_count: int | None
+    exception_type: str
+    message: str
+    traceback_text: str
+
+    def as_prompt_text(self) -> str:
+        return (
+            f"This notebook cell (In[{self.execution_count}]) raised {self.exception_type}: {self.message}\n\n"
+            f"Cell source:\n```python\n{self.cell_source}\n```\n\n"
+            f"Traceback:\n```\n{self.traceback_text}\n```"
+        )
+
+
+class LastErrorTracker:
+    """A `post_run_cell` listener; `error` is the latest failure outside `%assist` cells."""
+
+    def __init__(self) -> None:
+        self.error: CellError | None = None
+
+    def __call__(self, result: Any) -> None:
+        exception = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        if exception is None:
+            return
+        source = getattr(result.info, "raw_cell", "") or ""
+        if _is_assist_cell(source):
+            return
+        self.error = CellError(
+            cell_source=source.strip(),
+            execution_count=getattr(result, "execution_count", None),
+            exception_type=type(exception).__name__,
+            message=str(exception),
+            traceback_text=_format_traceback(exception),
+        )
+
+
+def _is_assist_cell(source: str) -> bool:
+    first = source.lstrip().split("\n", 1)[0]
+    return first.startswith(("%%assist", "%assist", "%%coassist", "%coassist"))
+
+
+def _format_traceback(exception: BaseException) -> str:
+    """Frames inside the cell and the libraries it called, without IPython's own machinery."""
+    frames = traceback.extract_tb(exception.__traceback__)
+    own = [f for f in frames if "IPython/core/interactiveshell.py" not in f.filename]
+    lines = traceback.format_list(own) + traceback.format_exception_only(type(exception), exception)
+    return "".join(lines).rstrip()

@@ -1,0 +1,76 @@
+"""The OpenAI-compatible client against a real HTTP server on 127.0.0.1 speaking SSE."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from coassist.errors import EndpointError
+from coassist.llm import GenerationSettings, load_chat_model
+
+PIECES = ["Use ", "`df.isna()", ".sum()`", "."]
+
+
+class _FakeVLLM(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+        if body["model"] == "broken":
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b'{"error": "model crashed"}')
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for piece in PIECES:
+            chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def endpoint() -> Iterator[str]:
+    _FakeVLLM.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeVLLM)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_streams_pieces_and_sends_the_chat(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = load_chat_model(f"openai:{endpoint}#qwen2.5")
+    received: list[str] = []
+    messages = [{"role": "user", "content": "How do I count nulls?"}]
+    answer = model.generate(messages, GenerationSettings(max_new_tokens=32), on_text=received.append)
+    assert received == PIECES and answer == "".join(PIECES)
+    request = _FakeVLLM.requests[0]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["body"]["model"] == "qwen2.5" and request["body"]["stream"] is True
+    assert request["body"]["messages"] == messages and request["body"]["max_tokens"] == 32
+    assert request["auth"] == "Bearer sk-test"
+    assert model.describe()["endpoint"] == endpoint
+
+
+def test_server_error_is_reported_with_its_body(endpoint: str) -> None:
+    model = load_chat_model(f"openai:{endpoint}#broken")
+    with pytest.raises(EndpointError, match="HTTP 500.*model crashed"):
+        model.generate([{"role": "user", "content": "hi"}], GenerationSettings())
+
+
+def test_unreachable_endpoint_names_the_url() -> None:
+    model = load_chat_model("openai:http://127.0.0.1:9/v1#m")
+    with pytest.raises(EndpointError, match="cannot reach the model endpoint http://127.0.0.1:9/v1"):
+        model.generate([{"role": "user", "content": "hi"}], GenerationSettings())

@@ -1,0 +1,97 @@
+"""The local chat model on a tiny random Llama: streaming, stopping, limits, batching, adapters."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from coassist.errors import PromptTooLong
+from coassist.llm import GenerationSettings, load_chat_model
+
+QUESTION = [{"role": "user", "content": "Write a function that sorts a list."}]
+
+
+def test_streamed_pieces_add_up_to_the_answer(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    pieces: list[str] = []
+    answer = model.generate(QUESTION, GenerationSettings(max_new_tokens=16), on_text=pieces.append)
+    assert len(pieces) > 1
+    assert "".join(pieces) == answer
+
+
+def test_greedy_generation_is_reproducible(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    settings = GenerationSettings(max_new_tokens=12)
+    assert model.generate(QUESTION, settings) == model.generate(QUESTION, settings)
+
+
+def test_stop_event_ends_generation_early(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    stop = threading.Event()
+    tokens: list[str] = []
+
+    def on_text(piece: str) -> None:
+        tokens.append(piece)
+        if len(tokens) == 3:
+            stop.set()
+
+    model.generate(QUESTION, GenerationSettings(max_new_tokens=64), on_text=on_text, stop=stop)
+    # The criterion is checked after each token: stopping after the third piece leaves at most
+    # one more, far below the 64 allowed.
+    assert 3 <= len(tokens) <= 4
+
+
+def test_prompt_over_the_context_is_refused_before_generation(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    long_prompt = [{"role": "user", "content": "def add(a, b): return a + b\n" * 60}]
+    with pytest.raises(PromptTooLong) as caught:
+        model.generate(long_prompt, GenerationSettings(max_new_tokens=8))
+    error = caught.value
+    assert error.context_length == 256 and error.prompt_tokens > 248
+    assert "--max-new-tokens" in str(error) and "--reset" in str(error)
+
+
+def test_answer_room_counts_against_the_context(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    tokens = model.count_tokens(QUESTION)
+    fits = GenerationSettings(max_new_tokens=256 - tokens)
+    too_long = GenerationSettings(max_new_tokens=256 - tokens + 1)
+    model.check_fits(tokens, fits)
+    with pytest.raises(PromptTooLong):
+        model.check_fits(tokens, too_long)
+
+
+def test_batched_answers_match_one_by_one(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    settings = GenerationSettings(max_new_tokens=8)
+    conversations = [
+        [{"role": "user", "content": "hi"}],
+        [{"role": "user", "content": "Explain the error and fix the code in this function please."}],
+    ]
+    assert model.generate_batch(conversations, settings) == [model.generate(c, settings) for c in conversations]
+
+
+def test_render_prompt_uses_the_chat_template(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    assert model.render_prompt(QUESTION) == (
+        "<|im_start|>user\nWrite a function that sorts a list.<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_peft_adapter_loads_over_its_base_spec(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.peft_config["default"].base_model_name_or_path = str(tiny_model_dir)
+    lora.save_pretrained(tmp_path)
+    adapted = load_chat_model(str(tmp_path))
+    plain = load_chat_model(str(tiny_model_dir))
+    described = adapted.describe()
+    assert described["kind"] == "peft" and described["adapter"] == str(tmp_path.resolve())
+    settings = GenerationSettings(max_new_tokens=6)
+    # Random non-zero LoRA weights change the logits, so the answers differ from the base's.
+    assert adapted.generate(QUESTION, settings) != plain.generate(QUESTION, settings)

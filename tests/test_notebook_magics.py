@@ -1,0 +1,231 @@
+"""The %%assist magics in a real IPython shell, on the tiny model or a scripted one."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+
+from coassist.errors import PromptTemplateError, PromptTooLong
+from coassist.llm import load_chat_model
+from coassist.notebook import streaming
+from coassist.notebook.session import AssistSession, get_session
+from tests.scripted_model import ScriptedModel
+
+CODE_ANSWER = "Here you go:\n```python\ndef mean(values):\n    return sum(values) / len(values)\n```\nDone."
+
+
+@pytest.fixture()
+def scripted(shell, monkeypatch: pytest.MonkeyPatch) -> ScriptedModel:
+    model = ScriptedModel(CODE_ANSWER)
+    monkeypatch.setattr(AssistSession, "model", lambda self, spec=None: model)
+    return model
+
+
+def _displays(captured) -> list[dict]:
+    """Each display or in-place update published while capturing, as plain dicts."""
+    return [
+        {"data": o.data, "metadata": o.metadata or {}, "transient": o.transient or {}, "update": o.update}
+        for o in captured.outputs
+    ]
+
+
+def test_show_prompt_prints_exactly_what_the_model_sees(shell, tiny_model_dir: Path, capsys) -> None:
+    shell.user_ns["n_rows"] = 1234
+    shell.run_cell_magic("assist", "--show-prompt", "How many rows: {n_rows}?")
+    printed = capsys.readouterr().out
+    model = load_chat_model(str(tiny_model_dir))
+    expected = model.render_prompt(
+        [
+            {"role": "system", "content": get_session(shell).conversation.system_prompt},
+            {"role": "user", "content": "How many rows: 1234?"},
+        ]
+    )
+    assert printed == expected + "\n"
+    assert get_session(shell).conversation.exchanges == []  # nothing was generated
+
+
+def test_answer_is_stored_in_a_variable_and_remembered(shell, tiny_model_dir: Path) -> None:
+    with capture_output():
+        shell.run_cell_magic("assist", "-o reply", "Say something.")
+    model = load_chat_model(str(tiny_model_dir))
+    session = get_session(shell)
+    expected = model.generate(
+        [{"role": "system", "content": session.conversation.system_prompt}, {"role": "user", "content": "Say something."}],
+        session.settings(),
+    )
+    assert shell.user_ns["reply"] == expected
+    assert [(e.question, e.answer) for e in session.conversation.exchanges] == [("Say something.", expected)]
+
+
+def test_answer_streams_in_place_then_renders_markdown_with_provenance(
+    shell, scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streaming, "DEFAULT_MIN_INTERVAL", 0.0)
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", "--temperature 0", "Write mean().")
+    outputs = _displays(captured)
+    first, updates = outputs[0], [o for o in outputs if o["update"]]
+    assert first["update"] is False and first["transient"]["display_id"]
+    assert {u["transient"]["display_id"] for u in updates} == {first["transient"]["display_id"]}
+    assert len(updates) >= 5  # one per streamed word (throttle off) plus the final render
+    partials = [u["data"]["text/plain"] for u in updates[:-1]]
+    assert all(p.endswith(" ▌") for p in partials) and len(set(partials)) == len(partials)
+    final = updates[-1]
+    assert final["data"]["text/markdown"] == CODE_ANSWER
+    provenance = final["metadata"]["coassist"]
+    assert provenance["model"] == "scripted" and provenance["format"] == "markdown"
+    assert provenance["settings"] == {"max_new_tokens": 8, "temperature": 0.0, "top_p": 0.95}
+
+
+def test_code_format_puts_code_in_the_next_cell_without_running_it(
+    shell, scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    next_inputs: list[tuple[str, bool]] = []
+    monkeypatch.setattr(shell, "set_next_input", lambda text, replace=False: next_inputs.append((text, replace)))
+    with capture_output():
+        shell.run_cell_magic("assist", "-f code", "Write mean().")
+    assert next_inputs == [("def mean(values):\n    return sum(values) / len(values)", False)]
+    assert "mean" not in shell.user_ns  # generated code is never executed
+
+
+def test_text_format_has_no_markdown(shell, scripted) -> None:
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", "-f text", "Write mean().")
+    final = _displays(captured)[-1]
+    assert set(final["data"]) == {"text/plain"} and final["metadata"]["coassist"]["format"] == "text"
+
+
+def test_conversation_continues_until_reset(shell, scripted) -> None:
+    with capture_output():
+        shell.run_cell_magic("assist", "", "first question")
+        shell.run_cell_magic("assist", "", "second question")
+        shell.run_cell_magic("assist", "--no-history", "third question")
+        shell.run_cell_magic("assist", "--reset", "fourth question")
+    contents = [[m["content"] for m in call[1:]] for call in scripted.calls]
+    assert contents[1] == ["first question", CODE_ANSWER, "second question"]
+    assert contents[2] == ["third question"]
+    assert contents[3] == ["fourth question"]
+    assert [e.question for e in get_session(shell).conversation.exchanges] == ["fourth question"]
+
+
+def test_interrupt_keeps_the_partial_answer_and_the_kernel_usable(shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    interrupted = ScriptedModel("one two three four five six", interrupt_after=3)
+    monkeypatch.setattr(AssistSession, "model", lambda self, spec=None: interrupted)
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", "-o partial", "count")
+    assert shell.user_ns["partial"] == "one two three"
+    final = _displays(captured)[-1]
+    assert final["data"]["text/markdown"] == "one two three\n\n*(interrupted)*"
+    assert final["metadata"]["coassist"]["interrupted"] is True
+    assert get_session(shell).conversation.exchanges == []
+    interrupted.interrupt_after = None
+    with capture_output():
+        shell.run_cell_magic("assist", "-o again", "count")
+    assert shell.user_ns["again"] == "one two three four five six"
+
+
+def test_empty_cell_is_a_usage_error(shell) -> None:
+    with pytest.raises(UsageError, match="the question is empty"):
+        shell.run_cell_magic("assist", "", "   \n  ")
+
+
+def test_missing_variable_is_named(shell) -> None:
+    with pytest.raises(UsageError, match="no variable 'undefined_frame'") as caught:
+        shell.run_cell_magic("assist", "", "Summarise {undefined_frame}")
+    assert isinstance(caught.value.__cause__, PromptTemplateError)
+
+
+def test_no_interpolate_sends_braces_literally(shell, capsys) -> None:
+    shell.run_cell_magic("assist", "--show-prompt --no-interpolate", "What does {undefined} do?")
+    assert "What does {undefined} do?" in capsys.readouterr().out
+
+
+def test_dict_literal_from_a_cell_is_not_formatted_again(shell, capsys) -> None:
+    shell.run_cell("params = {'alpha': {'beta': 1}, 'gamma': '{delta}'}", store_history=True)
+    number = shell.execution_count - 1
+    shell.run_cell_magic("assist", "--show-prompt", f"Explain {{In[{number}]}}")
+    assert "Explain params = {'alpha': {'beta': 1}, 'gamma': '{delta}'}" in capsys.readouterr().out
+
+
+def test_prompt_over_the_context_is_a_clear_error(shell) -> None:
+    shell.user_ns["huge"] = "def add(a, b): return a + b\n" * 100
+    shell.run_line_magic("config", "Assist.context_budget_tokens = 4096")
+    with pytest.raises(UsageError, match="the model's context holds 256 tokens") as caught:
+        shell.run_cell_magic("assist", "", "Review {huge}")
+    assert isinstance(caught.value.__cause__, PromptTooLong)
+
+
+def test_config_sets_defaults_and_options_override(shell, scripted) -> None:
+    shell.run_line_magic("config", "Assist.max_new_tokens = 77")
+    shell.run_line_magic("config", "Assist.default_format = 'text'")
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", "", "q")
+        shell.run_cell_magic("assist", "--max-new-tokens 5 -f markdown", "q")
+    finals = [o for o in _displays(captured) if o["update"] and "coassist" in o["metadata"]]
+    assert [f["metadata"]["coassist"]["settings"]["max_new_tokens"] for f in finals] == [77, 5]
+    assert [f["metadata"]["coassist"]["format"] for f in finals] == ["text", "markdown"]
+
+
+def test_error_subcommand_explains_the_last_failing_cell(shell, capsys) -> None:
+    with pytest.raises(UsageError, match="no cell has raised an error"):
+        shell.run_line_magic("assist", "error")
+    shell.run_cell("table = {'a': 1}\ntable['b']", store_history=True)
+    shell.run_line_magic("assist", "error --show-prompt")
+    prompt = capsys.readouterr().out
+    assert "raised KeyError: 'b'" in prompt
+    assert "table = {'a': 1}\ntable['b']" in prompt
+    assert "Traceback:" in prompt and "KeyError: 'b'" in prompt.split("Traceback:")[1]
+    # The last_error pseudo-variable carries the same text into any question.
+    shell.run_cell_magic("assist", "--show-prompt", "Why? {last_error}")
+    assert "raised KeyError: 'b'" in capsys.readouterr().out
+
+
+def test_history_reset_models_and_doctor(shell, scripted, capsys) -> None:
+    with capture_output():
+        shell.run_cell_magic("assist", "", "what is a join?")
+    shell.run_line_magic("assist", "history")
+    assert "[1] (scripted) Q: what is a join?" in capsys.readouterr().out
+    shell.run_line_magic("assist", "reset")
+    shell.run_line_magic("assist", "history")
+    assert "No exchanges yet." in capsys.readouterr().out
+    shell.run_line_magic("assist", "models")
+    models = capsys.readouterr().out
+    assert "openai:http://host:port/v1#model" in models and "embedded SmolLM2" in models
+    shell.run_line_magic("assist", "doctor")
+    doctor = capsys.readouterr().out
+    assert "network needed  no: the model is local" in doctor and "torch" in doctor and "resolved device" in doctor
+
+
+def test_line_magic_asks_a_one_line_question(shell, scripted) -> None:
+    with capture_output():
+        shell.run_line_magic("assist", "-o short what is a join?")
+    assert scripted.calls[-1][-1]["content"] == "what is a join?" and shell.user_ns["short"] == CODE_ANSWER
+
+
+def test_unknown_option_is_a_usage_error(shell) -> None:
+    with pytest.raises(UsageError, match="usage: %%assist"):
+        shell.run_cell_magic("assist", "--format yaml", "q")
+
+
+def test_name_taken_by_another_package_keeps_coassist_available(shell) -> None:
+    from coassist.notebook.magics import register_magics
+
+    def other_assist(line: str, cell: str | None = None) -> str:
+        return "genai"
+
+    shell.magics_manager.register_function(other_assist, magic_kind="line_cell", magic_name="assist")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            register_magics(shell)
+        assert any("%%coassist" in str(w.message) for w in caught)
+        assert shell.run_line_magic("assist", "x") == "genai"
+        assert shell.magics_manager.magics["cell"]["coassist"].__self__.__class__.__name__ == "AssistMagics"
+    finally:
+        for kind in ("line", "cell"):
+            shell.magics_manager.magics[kind].pop("assist", None)
+        register_magics(shell)
