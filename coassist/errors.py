@@ -115,3 +115,43 @@ class SchemaTooNew(CoassistError, RuntimeError):
 
 class NotEnoughData(CoassistError, ValueError):
     """Too few examples to train or evaluate something meaningfully."""
+
+
+class DraftAlreadyDecided(ReviewConflict):
+    """A decision on a draft that another reviewer (or the same one) has already decided.
+
+    Carries who decided first and when, so the second reviewer's UI can say so.
+    """
+
+    def __init__(self, draft_id: int, subtask: str, decision: str, decided_by: str, decided_at: Any) -> None:
+        self.draft_id = draft_id
+        self.subtask = subtask
+        self.decision = decision
+        self.decided_by = decided_by
+        self.decided_at = decided_at
+        when = decided_at.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(decided_at, "strftime") else str(decided_at)
+        super().__init__(
+            f"draft {draft_id} of subtask {subtask!r} was already decided ({decision}) by {decided_by!r} "
+            f"at {when}; your decision was not stored. Reload the review queue and pick another draft."
+        )
+
+
+class NotInStore(CoassistError, LookupError):
+    """A project, plan, draft or work item that the review database does not hold."""
+
+    def __init__(self, kind: str, key: Any, hint: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"no {kind} {key!r} in the review database. {hint}")
+
+
+# --- training layer ---------------------------------------------------------------
+
+
+class InvalidTrainingData(CoassistError, ValueError):
+    """A training file or table has a malformed record; `source` and `line` say where."""
+
+    def __init__(self, message: str, source: str | None = None, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        super().__init__(message)

@@ -12,7 +12,6 @@ from typing import Any
 
 from IPython.display import display, update_display
 
-
 # 20 updates a second reads as smooth streaming and stays far below what the front end handles.
 DEFAULT_MIN_INTERVAL = 0.05
 

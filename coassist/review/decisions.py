@@ -1,0 +1,192 @@
+"""A reviewer's decision on an AI draft: approve, edit or reject, never silently overwritten.
+
+Optimistic concurrency: each draft has a `version`. A decision is one conditional UPDATE
+(``WHERE version = <the version the reviewer saw> AND status = 'pending'``), so of two reviewers
+deciding at once exactly one matches; the other gets `DraftAlreadyDecided` (a `ReviewConflict`)
+naming who decided first and when. The `reviews` table also holds at most one row per draft.
+This works the same on SQLite (the writers queue on the file lock) and PostgreSQL (on the row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import CursorResult, update
+
+from coassist.errors import DraftAlreadyDecided, NotInStore, ReviewConflict
+from coassist.review.audit import record
+from coassist.review.schema import Draft, Review, Subtask, WorkItem, utcnow
+from coassist.review.store import ReviewStore, as_utc
+
+
+class Decision(str, Enum):
+    """What a reviewer decided. An edit is a pass with changes: the reviewer's text is final."""
+
+    APPROVE = "approve"
+    EDIT = "edit"
+    REJECT = "reject"
+
+    @property
+    def status(self) -> str:
+        """The draft's status after this decision."""
+        return {"approve": "approved", "edit": "edited", "reject": "rejected"}[self.value]
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """A stored decision. `work_item_id` is the reviewer's new work item when the draft was rejected."""
+
+    draft_id: int
+    subtask: str
+    decision: Decision
+    reviewer: str
+    decided_at: datetime
+    version: int
+    work_item_id: int | None
+
+
+def decide(
+    store: ReviewStore,
+    draft_id: int,
+    reviewer: str,
+    decision: Decision | str,
+    edited_text: str | None = None,
+    expected_version: int | None = None,
+    note: str = "",
+) -> DecisionResult:
+    """Record `reviewer`'s decision on a draft.
+
+    Parameters
+    ----------
+    decision:
+        ``approve``, ``edit`` (then `edited_text` is the final result) or ``reject`` (the
+        subtask becomes `reviewer`'s own work item, as the allocator's rework term assumes).
+    expected_version:
+        The draft's `version` when the reviewer read it (a `QueueItem` carries it). Give it
+        from a UI where time passes between reading and deciding; left out, the version read
+        now is used, which still refuses a draft that is already decided.
+
+    Raises
+    ------
+    DraftAlreadyDecided
+        Someone decided this draft first; nothing was stored.
+    ReviewConflict
+        The draft changed since `expected_version` (reload it).
+    NotInStore
+        No draft has this id.
+    ValueError
+        Empty reviewer, unknown decision, or `edited_text` missing for an edit / given otherwise.
+    """
+    reviewer = reviewer.strip()
+    if not reviewer:
+        raise ValueError("a decision needs the reviewer's name; pass reviewer='your name'")
+    try:
+        decision = Decision(decision)
+    except ValueError:
+        raise ValueError(f"unknown decision {decision!r}; use one of {[d.value for d in Decision]}") from None
+    if decision is Decision.EDIT and not (edited_text or "").strip():
+        raise ValueError(f"an edit of draft {draft_id} needs edited_text, the corrected result")
+    if decision is not Decision.EDIT and edited_text is not None:
+        raise ValueError(f"edited_text is only for decision='edit'; for {decision.value!r} leave it out")
+
+    with store.session() as session:
+        draft = session.get(Draft, draft_id)
+        if draft is None:
+            raise NotInStore("draft", draft_id, "See review_queue(store) for the drafts awaiting review.")
+        subtask = session.get(Subtask, draft.subtask_id)
+        assert subtask is not None  # a foreign key
+        if draft.status != "pending":
+            raise _already_decided(draft, subtask.key)
+        version = draft.version if expected_version is None else expected_version
+        if decision is Decision.EDIT and edited_text == draft.text:
+            raise ValueError(f"edited_text of draft {draft_id} is the draft unchanged; approve it instead")
+        final_text = {Decision.APPROVE: draft.text, Decision.EDIT: edited_text, Decision.REJECT: None}[
+            decision
+        ]
+        plan_id, subtask_id, key = draft.plan_id, draft.subtask_id, subtask.key
+
+    now = utcnow()
+    work_item_id = None
+    with store.session() as session:
+        # The write comes first in its transaction, so SQLite takes the write lock here and a
+        # concurrent reviewer waits for it (busy timeout) and then matches no row.
+        statement = (
+            update(Draft)
+            .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
+            .values(
+                status=decision.status,
+                version=version + 1,
+                decided_by=reviewer,
+                decided_at=now,
+                final_text=final_text,
+            )
+            .execution_options(synchronize_session=False)  # no pre-read: the UPDATE must come first
+        )
+        result = session.execute(statement)
+        assert isinstance(result, CursorResult)  # an UPDATE's result carries its row count
+        changed = result.rowcount
+        if changed == 1:
+            session.add(
+                Review(
+                    draft_id=draft_id,
+                    decision=decision.value,
+                    edited_text=edited_text,
+                    reviewer=reviewer,
+                    note=note,
+                    decided_at=now,
+                )
+            )
+            record(
+                session,
+                reviewer,
+                f"draft.{decision.status}",
+                "draft",
+                draft_id,
+                subtask=key,
+                version=version + 1,
+                note=note,
+            )
+            if decision is Decision.REJECT:
+                item = WorkItem(
+                    plan_id=plan_id,
+                    subtask_id=subtask_id,
+                    worker=reviewer,
+                    origin="rejected_draft",
+                    draft_id=draft_id,
+                )
+                session.add(item)
+                session.flush()
+                work_item_id = item.id
+                record(
+                    session,
+                    reviewer,
+                    "work.assigned",
+                    "work_item",
+                    item.id,
+                    worker=reviewer,
+                    origin="rejected_draft",
+                    draft=draft_id,
+                )
+    if changed != 1:
+        raise _conflict(store, draft_id, key, version)
+    return DecisionResult(draft_id, key, decision, reviewer, now, version + 1, work_item_id)
+
+
+def _already_decided(draft: Draft, subtask: str) -> DraftAlreadyDecided:
+    return DraftAlreadyDecided(
+        draft.id, subtask, draft.status, draft.decided_by or "?", as_utc(draft.decided_at)
+    )
+
+
+def _conflict(store: ReviewStore, draft_id: int, subtask: str, version: int) -> ReviewConflict:
+    with store.session() as session:
+        draft = session.get(Draft, draft_id)
+        assert draft is not None  # drafts are never deleted
+        if draft.status != "pending":
+            return _already_decided(draft, subtask)
+        return ReviewConflict(
+            f"draft {draft_id} of subtask {subtask!r} is at version {draft.version}, not {version} as you read it; "
+            f"reload it from the review queue and decide again"
+        )

@@ -1,0 +1,164 @@
+"""The review database's tables, as SQLAlchemy 2 ORM classes.
+
+One schema serves SQLite (the default, one file per user) and PostgreSQL (a team's server), so
+only portable types are used: JSON for lists and provenance, `DateTime` holding UTC.
+
+Bump `SCHEMA_VERSION` whenever a table changes and add the upgrade step where
+`store._create_or_check_schema` reads the version: a coassist that finds a higher number than it
+knows refuses the database rather than misreading it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+"""The schema this coassist writes and understands."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class SchemaInfo(Base):
+    """A single row: the schema version the database was written with."""
+
+    __tablename__ = "coassist_schema"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subtask(Base):
+    """A piece of a project's work, as the allocator saw it (the router's input text lives here)."""
+
+    __tablename__ = "subtasks"
+    __table_args__ = (UniqueConstraint("project_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    skill: Mapped[str] = mapped_column(String(200))
+    human_hours: Mapped[float] = mapped_column(Float)
+    ai_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    review_hours: Mapped[float] = mapped_column(Float)
+    p_pass: Mapped[float] = mapped_column(Float)
+    depends_on: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("plan_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+
+
+class Assignment(Base):
+    """One row of the allocator's plan table: who does or reviews which subtask, and when."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    subtask_id: Mapped[int] = mapped_column(ForeignKey("subtasks.id"), index=True)
+    worker: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))
+    start_hour: Mapped[float] = mapped_column(Float)
+    end_hour: Mapped[float] = mapped_column(Float)
+
+
+class Draft(Base):
+    """An AI draft of one subtask in one plan, with its provenance and review state.
+
+    The unique (plan, subtask) pair is what makes a rerun of drafting unable to repeat a draft;
+    `version` is the optimistic-concurrency counter that decisions compare and bump. `status` is
+    pending, approved, edited or rejected; `final_text` is the accepted result (approved: the
+    draft; edited: the reviewer's text; rejected: none).
+    """
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("plan_id", "subtask_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    subtask_id: Mapped[int] = mapped_column(ForeignKey("subtasks.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    messages: Mapped[list[Any]] = mapped_column()
+    rendered_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_spec: Mapped[str] = mapped_column(String(500))
+    adapter: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    provenance: Mapped[dict[str, Any]] = mapped_column()
+    p_pass: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    final_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Review(Base):
+    """The one decision on a draft (unique per draft: a second can never be stored)."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), unique=True)
+    decision: Mapped[str] = mapped_column(String(10))
+    edited_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkItem(Base):
+    """A person's piece of work: a human-assigned subtask, or a rejected draft to redo."""
+
+    __tablename__ = "work_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    subtask_id: Mapped[int] = mapped_column(ForeignKey("subtasks.id"), index=True)
+    worker: Mapped[str] = mapped_column(String(200), index=True)
+    origin: Mapped[str] = mapped_column(String(20))
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    output: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuditEvent(Base):
+    """One change to the database: who, when, what, and the values involved."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

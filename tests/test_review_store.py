@@ -1,0 +1,171 @@
+"""The review database: where it lives, SQLite settings, schema version, plan import, audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from coassist.errors import CyclicPlan, InvalidTaskTable, SchemaTooNew
+from coassist.review import audit_trail, default_db_url, import_plan, open_store, work_items
+from coassist.review.schema import SCHEMA_VERSION
+from tests.test_review_support import small_plan
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "review.db"
+
+
+def test_default_url_follows_env_then_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("COASSIST_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_db_url() == f"sqlite:///{tmp_path / 'data' / 'coassist' / 'coassist.db'}"
+    monkeypatch.setenv("COASSIST_DB", str(tmp_path / "team.db"))
+    assert default_db_url() == f"sqlite:///{tmp_path / 'team.db'}"
+    monkeypatch.setenv("COASSIST_DB", "postgresql+psycopg://me@db/coassist")
+    assert default_db_url() == "postgresql+psycopg://me@db/coassist"
+
+
+def test_open_store_creates_file_in_wal_mode_with_busy_timeout(db_path: Path) -> None:
+    store = open_store(str(db_path))
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+        assert connection.exec_driver_sql("SELECT version FROM coassist_schema").scalar() == SCHEMA_VERSION
+    store.close()
+    assert db_path.exists()
+
+
+def test_reopening_keeps_data_and_version(db_path: Path) -> None:
+    with open_store(str(db_path)) as store:
+        import_plan(store, *small_plan(), project="p")
+    with open_store(str(db_path)) as store, store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM coassist_schema").scalar() == 1
+        assert connection.exec_driver_sql("SELECT count(*) FROM subtasks").scalar() == 5
+
+
+def test_newer_schema_is_refused_with_versions_and_fix(db_path: Path) -> None:
+    open_store(str(db_path)).close()
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("UPDATE coassist_schema SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(SchemaTooNew) as caught:
+        open_store(str(db_path))
+    message = str(caught.value)
+    assert f"schema version {SCHEMA_VERSION + 1}" in message
+    assert f"up to version {SCHEMA_VERSION}" in message
+    assert "pip install -U coassist" in message and str(db_path) in message
+
+
+def test_import_plan_stores_tables_and_human_work(db_path: Path) -> None:
+    store = open_store(str(db_path))
+    plan_id = import_plan(store, *small_plan(), project="sales", name="week 1", actor="lead")
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT s.key, a.worker, a.role, a.start_hour, a.end_hour FROM assignments a "
+            "JOIN subtasks s ON s.id = a.subtask_id WHERE a.plan_id = ? ORDER BY a.id",
+            (plan_id,),
+        ).all()
+        depends = dict(connection.exec_driver_sql("SELECT key, depends_on FROM subtasks").all())
+        ai_hours = dict(connection.exec_driver_sql("SELECT key, ai_hours FROM subtasks").all())
+    assert rows[:2] == [("a", "gpu", "do", 0.0, 0.1), ("a", "ana", "review", 0.1, 0.6)]
+    assert len(rows) == 9
+    assert depends == {"a": "[]", "b": '["a"]', "c": "[]", "d": '["c"]', "e": "[]"}
+    assert ai_hours["c"] is None
+    items = work_items(store, worker="ana")
+    assert [(i.subtask, i.origin, i.status) for i in items] == [("c", "plan", "open")]
+    assert work_items(store, worker="bo") == []
+
+
+def test_audit_trail_records_each_change_with_actor(db_path: Path) -> None:
+    store = open_store(str(db_path))
+    import_plan(store, *small_plan(), project="sales", actor="lead")
+    actions = [(e.actor, e.action, e.entity) for e in audit_trail(store)]
+    assert actions[0] == ("lead", "project.created", "project")
+    assert actions.count(("lead", "subtask.created", "subtask")) == 5
+    assert actions.count(("lead", "work.assigned", "work_item")) == 1
+    assert actions[-1] == ("lead", "plan.imported", "plan")
+    assert audit_trail(store, entity="plan")[0].detail == {
+        "project": "sales",
+        "name": "",
+        "subtasks": 5,
+        "assignments": 9,
+    }
+
+
+def test_reimport_updates_changed_subtasks_and_audits_the_change(db_path: Path) -> None:
+    store = open_store(str(db_path))
+    subtasks, workers, plan = small_plan()
+    first = import_plan(store, subtasks, workers, plan, project="sales", actor="lead")
+    subtasks.loc[subtasks["id"] == "b", "p_pass"] = 0.7
+    second = import_plan(store, subtasks, workers, plan, project="sales", actor="lead")
+    assert second == first + 1
+    updates = [e for e in audit_trail(store, entity="subtask") if e.action == "subtask.updated"]
+    assert [(e.detail["key"], e.detail["changes"]) for e in updates] == [("b", {"p_pass": [0.3, 0.7]})]
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM subtasks").scalar() == 5
+
+
+def _edit(which: int, change: Callable[[pd.DataFrame], pd.DataFrame]) -> tuple[pd.DataFrame, ...]:
+    """`small_plan()` with one of its three frames changed."""
+    frames = list(small_plan())
+    frames[which] = change(frames[which])
+    return tuple(frames)
+
+
+def _set(row: int, column: str, value: object) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype({column: object})
+        frame.at[row, column] = value
+        return frame
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("which", "change", "expected"),
+    [
+        (0, lambda f: f.drop(columns=["p_pass"]), r"lacks the column\(s\) \['p_pass'\]"),
+        (0, _set(1, "id", "a"), "subtask id 'a' appears twice"),
+        (0, _set(1, "depends_on", "a;zz"), "'b' depends on 'zz', which is not in"),
+        (0, _set(0, "p_pass", 1.5), "p_pass 1.5; it must be in"),
+        (1, _set(2, "kind", "robot"), "kind 'robot'; use 'human' or 'ai'"),
+        (2, _set(0, "role", "draft"), "role 'draft'; use 'do' or 'review'"),
+        (2, _set(0, "worker", "zoe"), "worker 'zoe', which is not in the worker table"),
+        (2, lambda f: f.drop(index=1), r"'a' is drafted by AI worker 'gpu' but has 0 'review' rows"),
+        (2, lambda f: f.drop(index=6), "'c' has 0 'do' rows"),
+        (2, _set(1, "worker", "gpu"), "'gpu' is an AI worker and cannot review 'a'"),
+    ],
+)
+def test_invalid_tables_are_refused_naming_the_input(
+    db_path: Path, which: int, change, expected: str
+) -> None:
+    store = open_store(str(db_path))
+    with pytest.raises(InvalidTaskTable, match=expected):
+        import_plan(store, *_edit(which, change))
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM plans").scalar() == 0
+
+
+def test_dependency_cycle_is_named(db_path: Path) -> None:
+    frames = _edit(0, _set(0, "depends_on", "b"))
+    with pytest.raises(CyclicPlan) as caught:
+        import_plan(open_store(str(db_path)), *frames)
+    assert sorted(caught.value.cycle) == ["a", "b"]
+
+
+def test_an_allocator_plan_object_is_accepted_but_not_a_relaxed_one(db_path: Path) -> None:
+    subtasks, workers, table = small_plan()
+    store = open_store(str(db_path))
+    whole = SimpleNamespace(assignments=table.assign(share=1.0, hours=0.5, cost=10.0))
+    plan_id = import_plan(store, subtasks, workers, whole)
+    assert audit_trail(store, entity="plan", entity_id=plan_id)[0].detail["assignments"] == 9
+    relaxed = SimpleNamespace(assignments=table.assign(share=[0.5] + [1.0] * 8))
+    with pytest.raises(InvalidTaskTable, match="fractional shares .* allocate again without --relax"):
+        import_plan(store, subtasks, workers, relaxed)
+    with pytest.raises(InvalidTaskTable, match="the plan is a list; pass the plan table as a DataFrame"):
+        import_plan(store, subtasks, workers, [])

