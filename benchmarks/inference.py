@@ -152,12 +152,12 @@ def _print_table(rows: list[tuple[str, str, str]], torch) -> None:
     print(f"coassist inference benchmark: SmolLM2-135M-Instruct on {device}, torch {torch.__version__}\n")
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     header = ("measure", "value", "ratio")
-    widths = [max(w, len(h)) for w, h in zip(widths, header)]
-    line = " | ".join(h.ljust(w) for h, w in zip(header, widths))
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    line = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     print(line)
     print("-|-".join("-" * w for w in widths))
     for row in rows:
-        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
 if __name__ == "__main__":
