@@ -24,3 +24,13 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Nothing to tear down: the loaded model is released with the magics object."""
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where `jupyter labextension develop` finds the built front end (see labextension/)."""
+    return [{"src": "labextension", "dest": "coassist"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter Server extension that serves the labextension's REST API (coassist.server)."""
+    return [{"module": "coassist.server"}]

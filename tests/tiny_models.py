@@ -67,7 +67,9 @@ def build_tiny_causal_lm(directory: Path, context_length: int = 256, seed: int =
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        # Untied: a tied random model mostly repeats its last input token (a newline after the
+        # chat template), so answers would be empty; untied, they are visible noise.
+        tie_word_embeddings=False,
     )
     LlamaForCausalLM(config).save_pretrained(directory)
     return directory

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,8 @@ def load_model_and_tokenizer(
         directory = _local_directory(parsed)
 
     tokenizer = _load_tokenizer(adapter or directory, fallback=directory)
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
+    with _quiet_progress_bars():
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
     if adapter is not None:
         from peft import PeftModel
 
@@ -136,3 +139,20 @@ def _load_tokenizer(primary: str, fallback: str) -> Any:
 
     source = primary if (Path(primary) / "tokenizer_config.json").is_file() else fallback
     return AutoTokenizer.from_pretrained(source, local_files_only=True)
+
+
+@contextmanager
+def _quiet_progress_bars() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar, which lands in the notebook cell's output.
+
+    A cached load takes a second; the bar is noise there. The user's own setting is restored.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()

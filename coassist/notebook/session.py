@@ -72,8 +72,9 @@ class AssistSession:
     ) -> Answer:
         """Ask `question` (already interpolated) and record the exchange.
 
-        A kernel interrupt keeps what was generated, marks the answer interrupted, and
-        leaves it out of the conversation: half an answer is a poor example to build on.
+        A kernel interrupt or a set `stop` event keeps what was generated, marks the answer
+        interrupted, and leaves it out of the conversation: half an answer is a poor example
+        to build on.
         """
         model = self.model(spec)
         settings = settings or self.settings()
@@ -86,9 +87,9 @@ class AssistSession:
             if on_text is not None:
                 on_text(piece)
 
-        interrupted = False
         try:
             text = model.generate(messages, settings, on_text=collect, stop=stop)
+            interrupted = stop is not None and stop.is_set()
         except KeyboardInterrupt:
             text, interrupted = "".join(pieces), True
         provenance = {

@@ -1,0 +1,140 @@
+"""A chat panel over the same conversation as `%%assist`: type, watch the answer stream, stop it.
+
+    from coassist.notebook.widgets import ChatWidget
+    ChatWidget()
+
+It asks through the kernel's `AssistSession`, so an exchange made here is context for the next
+`%%assist` cell and the other way round.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import Any
+
+import ipywidgets as widgets
+
+from coassist.errors import CoassistError
+from coassist.notebook.session import AssistSession, get_session
+
+
+class ChatWidget(widgets.VBox):
+    """Transcript, question box, Send and Stop.
+
+    Generation runs on a worker thread: the kernel must stay free to receive the Stop click,
+    which sets the `threading.Event` the model checks between tokens. `wait()` blocks until the
+    current answer is done (tests, scripts).
+    """
+
+    def __init__(self, session: AssistSession | None = None, min_interval: float = 0.1) -> None:
+        self.session = session or _kernel_session()
+        self.min_interval = min_interval
+        self.transcript = widgets.HTML(layout=widgets.Layout(max_height="400px", overflow="auto"))
+        self.prompt = widgets.Textarea(
+            placeholder="Ask coassist; {df} inserts a variable, as in %%assist",
+            layout=widgets.Layout(width="100%"),
+        )
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.status = widgets.HTML()
+        self.send_button.on_click(lambda _button: self.send())
+        self.stop_button.on_click(lambda _button: self.stop())
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._last_render = 0.0
+        super().__init__(
+            [self.transcript, self.prompt, widgets.HBox([self.send_button, self.stop_button]), self.status]
+        )
+        self.add_class("coassist-chat")
+        self.render()
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def send(self) -> None:
+        """Ask the question in the box; the answer streams into the transcript."""
+        template = self.prompt.value.strip()
+        if self.busy or not template:
+            return
+        try:
+            question = self.session.fill_template(template)
+        except CoassistError as error:
+            self.status.value = _error_html(str(error))
+            return
+        self.prompt.value = ""
+        self.status.value = ""
+        self._stop = threading.Event()
+        self.send_button.disabled, self.stop_button.disabled = True, False
+        self._worker = threading.Thread(target=self._answer, args=(question,), daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        """End the answer being generated, keeping what was said so far."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def render(self, pending: str | None = None, partial: str = "", suffix: str = " ▌") -> None:
+        """Show the shared conversation, plus the question being answered now (or just stopped)."""
+        turns = [_turn_html(e.question, e.answer) for e in self.session.conversation.exchanges]
+        if pending is not None:
+            turns.append(_turn_html(pending, partial + suffix))
+        self.transcript.value = "".join(turns) or "<i>No exchanges yet: ask below or in a %%assist cell.</i>"
+
+    def _answer(self, question: str) -> None:
+        pieces: list[str] = []
+
+        def on_text(piece: str) -> None:
+            pieces.append(piece)
+            now = time.monotonic()
+            # Re-sending the whole transcript per token would cost the browser more than the model.
+            if now - self._last_render >= self.min_interval:
+                self._last_render = now
+                self.render(question, "".join(pieces))
+
+        self.render(question)
+        stopped: str | None = None
+        try:
+            answer = self.session.ask(question, on_text=on_text, stop=self._stop)
+            if answer.interrupted:
+                # The session leaves a stopped answer out of the conversation; show it until the
+                # next question so nothing the user saw vanishes.
+                stopped = answer.text
+                self.status.value = "<i>Stopped; the partial answer is shown but not kept in the conversation.</i>"
+        except Exception as error:  # a worker thread must report its failure, not die silently
+            self.status.value = _error_html(f"{type(error).__name__}: {error}")
+        finally:
+            self.send_button.disabled, self.stop_button.disabled = False, True
+            if stopped is None:
+                self.render()
+            else:
+                self.render(question, stopped, suffix=" (stopped)")
+
+
+def _kernel_session() -> AssistSession:
+    from IPython import get_ipython
+
+    shell: Any = get_ipython()
+    if shell is None:
+        raise RuntimeError(
+            "ChatWidget() needs a running IPython kernel; outside one, pass session=AssistSession(shell)."
+        )
+    return get_session(shell)
+
+
+def _turn_html(question: str, answer: str) -> str:
+    return (
+        '<div class="coassist-turn">'
+        f'<div class="coassist-question"><b>You:</b> {html.escape(question, quote=False)}</div>'
+        f'<div class="coassist-answer" style="white-space: pre-wrap"><b>coassist:</b> {html.escape(answer, quote=False)}</div>'
+        "</div>"
+    )
+
+
+def _error_html(message: str) -> str:
+    return f'<span style="color: var(--jp-error-color1, #d32f2f)">{html.escape(message, quote=False)}</span>'

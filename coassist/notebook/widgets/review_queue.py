@@ -1,0 +1,117 @@
+"""The review queue as cards: read an AI draft, then approve, edit or reject it.
+
+    from coassist.notebook.widgets import ReviewQueueWidget
+    ReviewQueueWidget(reviewer="ana")
+
+Decisions go through `coassist.review.decide` with the version the card was loaded at, so when
+someone else decided first the card says who and when instead of overwriting their decision.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+
+from coassist.errors import CoassistError, ReviewConflict
+from coassist.review import QueueItem, ReviewStore, decide, open_store, review_queue
+
+
+class DraftCard(widgets.VBox):
+    """One pending draft: its text (editable), and the three decisions."""
+
+    def __init__(self, item: QueueItem, queue: ReviewQueueWidget) -> None:
+        self.item = item
+        self.queue = queue
+        heading = widgets.HTML(
+            f"<b>{html.escape(item.subtask)}: {html.escape(item.title)}</b> "
+            f"<small>p(pass) {item.p_pass:.2f} · {html.escape(item.model_spec)} · plan {item.plan_id}"
+            f"{' · for ' + html.escape(item.reviewer) if item.reviewer else ''}</small>"
+        )
+        self.text = widgets.Textarea(value=item.text, layout=widgets.Layout(width="100%"))
+        self.approve_button = widgets.Button(description="Approve", button_style="success")
+        self.edit_button = widgets.Button(description="Save edit", button_style="info")
+        self.reject_button = widgets.Button(description="Reject", button_style="danger")
+        self.outcome = widgets.HTML()
+        self.approve_button.on_click(lambda _b: self.decide("approve"))
+        self.edit_button.on_click(lambda _b: self.decide("edit"))
+        self.reject_button.on_click(lambda _b: self.decide("reject"))
+        buttons = widgets.HBox([self.approve_button, self.edit_button, self.reject_button])
+        super().__init__(
+            [heading, self.text, buttons, self.outcome], layout=widgets.Layout(border="1px solid #ccc")
+        )
+
+    @property
+    def decided(self) -> bool:
+        return self.approve_button.disabled
+
+    def decide(self, action: str) -> None:
+        """Store `action` as the queue's reviewer; show the outcome (or the conflict) on the card."""
+        reviewer = self.queue.reviewer.value.strip()
+        if not reviewer:
+            self.outcome.value = _colour("Enter your name as reviewer first.", "error")
+            return
+        edited = self.text.value if action == "edit" else None
+        try:
+            result = decide(
+                self.queue.store,
+                self.item.draft_id,
+                reviewer,
+                action,
+                edited_text=edited,
+                expected_version=self.item.version,
+            )
+        except ReviewConflict as error:
+            self.outcome.value = _colour(f"Conflict: {error}", "error")
+            self._close()
+        except (CoassistError, ValueError) as error:
+            self.outcome.value = _colour(str(error), "error")
+        else:
+            extra = f"; work item {result.work_item_id} is yours to redo" if result.work_item_id else ""
+            self.outcome.value = _colour(f"{result.decision.status} by {reviewer}{extra}.", "success")
+            self._close()
+
+    def _close(self) -> None:
+        self.text.disabled = True
+        for button in (self.approve_button, self.edit_button, self.reject_button):
+            button.disabled = True
+
+
+class ReviewQueueWidget(widgets.VBox):
+    """Pending drafts of the review store, least confident first; `refresh()` reloads them.
+
+    `mine_only` limits the queue to drafts the plan assigned to the reviewer named above it.
+    """
+
+    def __init__(
+        self, store: ReviewStore | None = None, reviewer: str = "", plan_id: int | None = None
+    ) -> None:
+        self.store = store or open_store()
+        self.plan_id = plan_id
+        self.reviewer = widgets.Text(value=reviewer, description="Reviewer", placeholder="your name")
+        self.mine_only = widgets.Checkbox(value=False, description="Only mine", indent=False)
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.summary = widgets.HTML()
+        self.cards = widgets.VBox()
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.mine_only.observe(lambda _change: self.refresh(), names="value")
+        header = widgets.HBox([self.reviewer, self.mine_only, self.refresh_button])
+        super().__init__([header, self.summary, self.cards])
+        self.add_class("coassist-review-queue")
+        self.refresh()
+
+    def refresh(self) -> None:
+        mine = self.reviewer.value.strip() if self.mine_only.value else None
+        items = review_queue(self.store, plan_id=self.plan_id, reviewer=mine or None)
+        self.cards.children = [DraftCard(item, self) for item in items]
+        self.summary.value = (
+            f"<b>{len(items)}</b> draft(s) awaiting review" if items else "<i>No drafts awaiting review.</i>"
+        )
+
+    @property
+    def card_list(self) -> list[DraftCard]:
+        return list(self.cards.children)  # type: ignore[arg-type]
+
+
+def _colour(message: str, kind: str) -> str:
+    return f'<span style="color: var(--jp-{kind}-color1)">{html.escape(message, quote=False)}</span>'

@@ -1,0 +1,43 @@
+"""Jupyter Server extension: the authenticated REST API behind coassist's JupyterLab extension.
+
+Enabled by `jupyter-config/server-config/coassist.json` on install; configured through
+`CoassistServer` traitlets (``--CoassistServer.model=...`` or ``jupyter_server_config.py``).
+Endpoints (all under the server's base URL):
+
+- ``POST /coassist/complete``: inline completion at the cursor;
+- ``GET /coassist/plan``: the newest plan in the review store, summarised;
+- ``GET /coassist/reviews`` and ``POST /coassist/reviews``: the review queue and decisions
+  (409 when someone else decided first).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from coassist.llm import load_chat_model
+from coassist.review import ReviewStore, open_store
+from coassist.server.completion import CompletionService
+from coassist.server.handlers import setup_handlers
+from coassist.server.settings import CoassistServer
+
+__all__ = ["CoassistServer"]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    config = CoassistServer(parent=serverapp)
+
+    # Opened on first use: a server whose users never open the sidebar never touches the database.
+    @cache
+    def store() -> ReviewStore:
+        return open_store(config.db_url or None)
+
+    serverapp.web_app.settings["coassist_completions"] = CompletionService(
+        config.model,
+        lambda: load_chat_model(config.model, device=config.device),
+        config.completion_max_new_tokens,
+        config.completion_context_chars,
+    )
+    serverapp.web_app.settings["coassist_store"] = store
+    setup_handlers(serverapp.web_app)
+    serverapp.log.info("coassist server extension loaded (completion model %r)", config.model)

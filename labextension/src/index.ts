@@ -1,0 +1,17 @@
+import { JupyterFrontEndPlugin } from '@jupyterlab/application';
+
+import { clientPlugin } from './plugins/client';
+import { commandsPlugin } from './plugins/commands';
+import { completerPlugin } from './plugins/completer';
+import { sidebarPlugin } from './plugins/sidebar';
+
+export * from './tokens';
+
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  clientPlugin,
+  sidebarPlugin,
+  commandsPlugin,
+  completerPlugin
+];
+
+export default plugins;

@@ -1,0 +1,66 @@
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICodeCellModel } from '@jupyterlab/cells';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+
+import { askAboutCellSource, EXPLAIN_ERROR_SOURCE } from '../prompts';
+
+export const ASK_ABOUT_CELL = 'coassist:ask-about-cell';
+export const EXPLAIN_ERROR = 'coassist:explain-error';
+
+/**
+ * Insert a code cell below the active one with `source` and run it: the answer streams into
+ * that cell's output through the kernel's `%%assist` magic, sharing its conversation.
+ */
+async function insertAndRun(panel: NotebookPanel, source: string): Promise<void> {
+  const notebook = panel.content;
+  NotebookActions.insertBelow(notebook);
+  NotebookActions.changeCellType(notebook, 'code');
+  notebook.activeCell?.model.sharedModel.setSource(source);
+  await NotebookActions.run(notebook, panel.sessionContext);
+}
+
+/** "Assist: ask about this cell" and "Assist: explain the error" in the command palette. */
+export const commandsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'coassist:commands',
+  description: 'Assist commands that insert and run %%assist cells.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    palette: ICommandPalette | null
+  ) => {
+    const hasNotebook = () => tracker.currentWidget !== null;
+    app.commands.addCommand(ASK_ABOUT_CELL, {
+      label: 'Assist: ask about this cell',
+      caption: 'Insert a %%assist cell below that explains the active cell',
+      isEnabled: hasNotebook,
+      execute: async () => {
+        const panel = tracker.currentWidget;
+        const cell = panel?.content.activeCell;
+        if (!panel || !cell) {
+          return;
+        }
+        const count =
+          cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
+        await insertAndRun(panel, askAboutCellSource(cell.model.sharedModel.getSource(), count));
+      }
+    });
+    app.commands.addCommand(EXPLAIN_ERROR, {
+      label: 'Assist: explain the error',
+      caption: 'Insert a %assist error cell below that explains the last exception',
+      isEnabled: hasNotebook,
+      execute: async () => {
+        const panel = tracker.currentWidget;
+        if (panel) {
+          await insertAndRun(panel, EXPLAIN_ERROR_SOURCE);
+        }
+      }
+    });
+    for (const command of [ASK_ABOUT_CELL, EXPLAIN_ERROR]) {
+      palette?.addItem({ command, category: 'Assist' });
+    }
+  }
+};

@@ -1,0 +1,178 @@
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import {
+  ICoassistClient,
+  IPlanSummary,
+  IReviewItem,
+  ReviewConflictError
+} from './tokens';
+
+/**
+ * The coassist sidebar: the plan summary and the review queue. It only renders what the
+ * server returns and forwards clicks; decisions, conflicts and plans live on the server.
+ */
+export class CoassistSidebar extends Widget {
+  private readonly planNode = document.createElement('section');
+  private readonly queueNode = document.createElement('section');
+  private readonly statusNode = document.createElement('div');
+  private readonly reviewerInput = document.createElement('input');
+
+  constructor(private readonly client: ICoassistClient) {
+    super();
+    this.addClass('jp-coassist-sidebar');
+    const header = document.createElement('h2');
+    header.textContent = 'coassist';
+    const reviewer = document.createElement('label');
+    reviewer.className = 'jp-coassist-reviewer';
+    reviewer.textContent = 'Reviewer ';
+    this.reviewerInput.placeholder = 'your name';
+    this.reviewerInput.className = 'jp-coassist-reviewer-input';
+    reviewer.appendChild(this.reviewerInput);
+    const refresh = document.createElement('button');
+    refresh.className = 'jp-coassist-refresh jp-mod-styled';
+    refresh.textContent = 'Refresh';
+    refresh.onclick = () => void this.refresh();
+    this.statusNode.className = 'jp-coassist-status';
+    this.planNode.className = 'jp-coassist-plan';
+    this.queueNode.className = 'jp-coassist-queue';
+    this.node.append(header, reviewer, refresh, this.statusNode, this.planNode, this.queueNode);
+  }
+
+  /** Load when shown rather than at startup: the queue may live in a remote database. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.refresh();
+  }
+
+  /** Reload the plan summary and the pending drafts from the server. */
+  async refresh(): Promise<void> {
+    try {
+      const [plan, reviews] = await Promise.all([
+        this.client.plan(),
+        this.client.reviews('pending')
+      ]);
+      this.renderPlan(plan);
+      this.renderQueue(reviews);
+    } catch (error) {
+      this.say(`Could not reach the coassist server extension: ${error}`, true);
+    }
+  }
+
+  private renderPlan(plan: IPlanSummary): void {
+    this.planNode.replaceChildren(heading('Plan'));
+    const summary = document.createElement('p');
+    summary.className = 'jp-coassist-plan-summary';
+    if (!plan.available) {
+      summary.textContent = plan.message;
+      this.planNode.appendChild(summary);
+      return;
+    }
+    summary.textContent = plan.message;
+    const list = document.createElement('ul');
+    for (const worker of plan.workers ?? []) {
+      const item = document.createElement('li');
+      item.textContent = `${worker.worker} (${worker.kind}): ${worker.hours.toFixed(1)} h, ${worker.subtasks.join(', ')}`;
+      list.appendChild(item);
+    }
+    this.planNode.append(summary, list);
+  }
+
+  private renderQueue(reviews: IReviewItem[]): void {
+    this.queueNode.replaceChildren(heading(`Review queue (${reviews.length})`));
+    if (reviews.length === 0) {
+      const empty = document.createElement('p');
+      empty.className = 'jp-coassist-empty';
+      empty.textContent = 'No drafts are waiting for review.';
+      this.queueNode.appendChild(empty);
+    }
+    for (const review of reviews) {
+      this.queueNode.appendChild(this.card(review));
+    }
+  }
+
+  private card(review: IReviewItem): HTMLElement {
+    const card = document.createElement('div');
+    card.className = 'jp-coassist-card';
+    card.dataset.draftId = String(review.id);
+    const title = document.createElement('h4');
+    title.textContent = `${review.subtask}: ${review.title}`;
+    const meta = document.createElement('div');
+    meta.className = 'jp-coassist-meta';
+    const assigned = review.reviewer ? ` · for ${review.reviewer}` : '';
+    meta.textContent = `${review.model} · p(pass) ${review.p_pass.toFixed(2)} · ${review.plan}${assigned}`;
+    const text = document.createElement('textarea');
+    text.className = 'jp-coassist-draft';
+    text.value = review.text;
+    text.readOnly = true;
+    text.rows = Math.min(8, review.text.split('\n').length + 1);
+    const buttons = document.createElement('div');
+    buttons.className = 'jp-coassist-buttons';
+    const decide = (action: 'approve' | 'edit' | 'reject') => async () => {
+      await this.decide(review, action, text.value);
+    };
+    const approve = button('Approve', 'jp-coassist-approve', decide('approve'));
+    const reject = button('Reject', 'jp-coassist-reject', decide('reject'));
+    const edit = button('Edit', 'jp-coassist-edit', async () => {
+      if (text.readOnly) {
+        text.readOnly = false;
+        text.focus();
+        edit.textContent = 'Save edit';
+      } else {
+        await decide('edit')();
+      }
+    });
+    buttons.append(approve, edit, reject);
+    card.append(title, meta, text, buttons);
+    return card;
+  }
+
+  private async decide(
+    review: IReviewItem,
+    action: 'approve' | 'edit' | 'reject',
+    text: string
+  ): Promise<void> {
+    const reviewer = this.reviewerInput.value.trim();
+    if (!reviewer) {
+      this.say('Enter your name as reviewer first.', true);
+      this.reviewerInput.focus();
+      return;
+    }
+    try {
+      const decided = await this.client.decide({
+        id: review.id,
+        version: review.version,
+        action,
+        reviewer,
+        text: action === 'edit' ? text : undefined
+      });
+      this.say(`Draft ${decided.id} (${decided.subtask}): ${decided.status} by ${reviewer}.`, false);
+    } catch (error) {
+      if (error instanceof ReviewConflictError) {
+        this.say(`Conflict: ${error.message}`, true);
+      } else {
+        this.say(`Could not store the decision: ${error}`, true);
+      }
+    }
+    await this.refresh();
+  }
+
+  private say(message: string, isError: boolean): void {
+    this.statusNode.textContent = message;
+    this.statusNode.classList.toggle('jp-coassist-error', isError);
+  }
+}
+
+function heading(text: string): HTMLElement {
+  const node = document.createElement('h3');
+  node.textContent = text;
+  return node;
+}
+
+function button(label: string, className: string, onClick: () => Promise<void>): HTMLButtonElement {
+  const node = document.createElement('button');
+  node.className = `jp-mod-styled ${className}`;
+  node.textContent = label;
+  node.onclick = () => void onClick();
+  return node;
+}

@@ -1,0 +1,162 @@
+"""A real JupyterLab on 127.0.0.1 and Debian's Chromium, for the browser tests.
+
+Everything the server reads or writes lives in temporary directories (config, runtime,
+workspaces, notebooks, review database), the token is random, and the Jupyter news popup and
+workspace restore are off, so a run never depends on, or changes, the machine's own setup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.test_server_handlers import seed_review_db
+from tests.tiny_models import build_tiny_causal_lm
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+SERVER_START_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Lab:
+    url: str
+    token: str
+    root: Path
+    db_url: str
+    model_dir: Path
+
+    def page_url(self, path: str) -> str:
+        return f"{self.url}{path}?token={self.token}&reset"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if Path(CHROMIUM).exists():
+        return
+    skip = pytest.mark.skip(
+        reason=f"Chromium not found at {CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH"
+    )
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[None]:
+    """Replaces pytest-jupyter's autouse fixtures (active once tests/test_server_handlers.py loads
+    the plugin): they would take Playwright's running event loop as their own and fail closing it."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> Iterator[None]:
+    """See `jp_asyncio_loop`: no in-process Jupyter server runs in the browser tests."""
+    yield None
+
+
+@pytest.fixture(scope="session")
+def shots_dir() -> Path:
+    path = Path(os.environ.get("SHOTS_DIR", "test-artifacts/screenshots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, token: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            request = urllib.request.Request(f"{url}api/status", headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(request, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(
+        f"JupyterLab did not answer within {SERVER_START_TIMEOUT}s:\n{log.read_text()[-3000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def chatty_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama whose greedy answers are visible noise: all the browser needs to show."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("chatty-llama"), seed=2)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path) -> Iterator[Lab]:
+    base = tmp_path_factory.mktemp("lab")
+    dirs = {name: base / name for name in ("root", "config", "runtime", "workspaces", "data")}
+    for path in dirs.values():
+        path.mkdir()
+    # The announcements plugin ignores --LabApp.news_url=None; only disabling it stops the popup.
+    (dirs["config"] / "labconfig").mkdir()
+    (dirs["config"] / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    db_url = seed_review_db(base / "review.db")
+    token, port = secrets.token_hex(16), _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "COASSIST_DB": db_url,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
+        f"--LabApp.workspaces_dir={dirs['workspaces']}", "--LabApp.expose_app_in_browser=True",
+        f"--CoassistServer.model={chatty_model_dir}", f"--CoassistServer.db_url={db_url}",
+        "--CoassistServer.completion_max_new_tokens=12",
+    ]  # fmt: skip
+    log = base / "jupyterlab.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=dirs["root"])
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(url, token, process, log)
+        yield Lab(url, token, dirs["root"], db_url, chatty_model_dir)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            viewport={"width": 1400, "height": 900},
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        context.set_default_timeout(30_000)
+        yield context
+        context.close()
