@@ -8,4 +8,4 @@ demo: setup
 	.venv/bin/coassist demo
 
 test: setup
-	.venv/bin/python -m pytest tests --nbmake examples
+	.venv/bin/python -m pytest tests --nbmake examples --durations=15

@@ -51,3 +51,8 @@ def shell(tiny_model_dir: Path):
     ip.run_line_magic("config", f'Assist.model = "{tiny_model_dir}"')
     ip.run_line_magic("config", "Assist.max_new_tokens = 8")
     return ip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: they are the slowest, and the rest give faster feedback."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

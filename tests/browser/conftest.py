@@ -100,7 +100,7 @@ def chatty_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_causal_lm(tmp_path_factory.mktemp("chatty-llama"), seed=2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("lab")
     dirs = {name: base / name for name in ("root", "config", "runtime", "workspaces", "data")}
@@ -145,8 +145,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path) -> Ite
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Module-scoped on purpose: Playwright's sync API keeps an asyncio loop marked running
+    while it is open, which breaks every later test that runs its own loop (pytest-jupyter,
+    nbclient). Closing it with the module ends that."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
