@@ -30,6 +30,18 @@ def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(root) if root else tmp_path_factory.mktemp("coassist-cache")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Train tiny models on one thread: they are too small to gain from intra-op threads, and
+    on a shared CPU the two threads wait on each other (10x slower measured under load)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture()
 def shell(tiny_model_dir: Path):
     """An IPython shell with coassist's magics, a fresh assistant session, and the tiny model."""

@@ -16,9 +16,13 @@ class ScriptedModel:
     spec = "scripted"
     context_length = 4096
 
-    def __init__(self, answer: str, interrupt_after: int | None = None) -> None:
+    def __init__(self, answer: str, interrupt_after: int | None = None, hold: bool = False) -> None:
+        """`interrupt_after=N` raises KeyboardInterrupt before word N, as a kernel interrupt
+        would; `hold` waits after the first word until the `stop` event is set (a Stop button)."""
         self.answer = answer
         self.interrupt_after = interrupt_after
+        self.hold = hold
+        self.first_piece_sent = threading.Event()
         self.calls: list[list[Message]] = []
 
     def render_prompt(self, messages: list[Message]) -> str:
@@ -35,13 +39,18 @@ class ScriptedModel:
         stop: threading.Event | None = None,
     ) -> str:
         self.calls.append(messages)
-        pieces = self.answer.split(" ")
-        for index, word in enumerate(pieces):
+        sent: list[str] = []
+        for index, word in enumerate(self.answer.split(" ")):
             if self.interrupt_after is not None and index == self.interrupt_after:
                 raise KeyboardInterrupt
+            sent.append(word if index == 0 else " " + word)
             if on_text is not None:
-                on_text(word if index == 0 else " " + word)
-        return self.answer
+                on_text(sent[-1])
+            if self.hold:
+                self.first_piece_sent.set()
+                assert stop is not None and stop.wait(5), "Stop never reached the model"
+                break
+        return "".join(sent)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         return [self.generate(c, settings) for c in conversations]

@@ -18,14 +18,7 @@ from coassist.train.checkpoints import list_checkpoints
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data" / "sft_example.jsonl"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Train the tiny models on one thread: they are too small to gain from intra-op threads,
-    and on a shared CPU the two threads wait on each other (10x slower measured under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(base: Path, out: Path, **overrides) -> LoraTrainingConfig:

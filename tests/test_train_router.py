@@ -26,20 +26,12 @@ from coassist.train.router import _encoder_dir
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data" / "router_example.jsonl"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Train the tiny models on one thread: they are too small to gain from intra-op threads,
-    and on a shared CPU the two threads wait on each other (10x slower measured under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer BERT (hidden 32) with the MiniLM tokenizer: trains in a second or two."""
-    import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     directory = tmp_path_factory.mktemp("tiny-bert")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,51 +9,11 @@ from typing import Any
 import pytest
 
 from coassist.config import Assist
-from coassist.llm import GenerationSettings, Message
 from coassist.notebook.session import AssistSession
 from coassist.notebook.widgets import ChatWidget
+from tests.scripted_model import ScriptedModel
 
-
-class StreamingModel:
-    """Streams its answer word by word; with `hold`, waits after the first word until stopped."""
-
-    spec = "streaming"
-    context_length = 4096
-
-    def __init__(self, answer: str = "use df.describe()", hold: bool = False) -> None:
-        self.answer = answer
-        self.hold = hold
-        self.first_word_sent = threading.Event()
-        self.seen: list[list[Message]] = []
-
-    def render_prompt(self, messages: list[Message]) -> str:
-        return "\n".join(m["content"] for m in messages)
-
-    def count_tokens(self, messages: list[Message]) -> int:
-        return len(self.render_prompt(messages).split())
-
-    def generate(
-        self,
-        messages: list[Message],
-        settings: GenerationSettings,
-        on_text: Any = None,
-        stop: threading.Event | None = None,
-    ) -> str:
-        self.seen.append(messages)
-        sent = []
-        for word in self.answer.split(" "):
-            piece = word if not sent else " " + word
-            sent.append(piece)
-            if on_text:
-                on_text(piece)
-            if self.hold:
-                self.first_word_sent.set()
-                assert stop is not None and stop.wait(5), "Stop never reached the model"
-                break
-        return "".join(sent)
-
-    def describe(self) -> dict[str, Any]:
-        return {"model": self.spec}
+ANSWER = "use df.describe()"
 
 
 def make_session(fake: Any = None, **config: Any) -> AssistSession:
@@ -66,7 +25,7 @@ def make_session(fake: Any = None, **config: Any) -> AssistSession:
 
 
 def test_send_streams_the_answer_into_the_transcript() -> None:
-    session = make_session(StreamingModel())
+    session = make_session(ScriptedModel(ANSWER))
     chat = ChatWidget(session, min_interval=0)
     shown: list[str] = []
     chat.transcript.observe(lambda change: shown.append(change["new"]), names="value")
@@ -82,7 +41,7 @@ def test_send_streams_the_answer_into_the_transcript() -> None:
 
 
 def test_chat_and_assist_cells_share_one_conversation() -> None:
-    model = StreamingModel()
+    model = ScriptedModel(ANSWER)
     session = make_session(model)
     session.conversation.record("What is a DataFrame?", "A table.", "streaming")  # as %%assist would
     chat = ChatWidget(session, min_interval=0)
@@ -90,16 +49,16 @@ def test_chat_and_assist_cells_share_one_conversation() -> None:
     chat.prompt.value = "And a Series?"
     chat.send_button.click()
     chat.wait(5)
-    assert [m["content"] for m in model.seen[0][1:]] == ["What is a DataFrame?", "A table.", "And a Series?"]
+    assert [m["content"] for m in model.calls[0][1:]] == ["What is a DataFrame?", "A table.", "And a Series?"]
     assert [e.question for e in session.conversation.exchanges] == ["What is a DataFrame?", "And a Series?"]
 
 
 def test_stop_ends_generation_and_keeps_the_partial_answer() -> None:
-    model = StreamingModel("one two three", hold=True)
+    model = ScriptedModel("one two three", hold=True)
     chat = ChatWidget(make_session(model), min_interval=0)
     chat.prompt.value = "count"
     chat.send_button.click()
-    assert model.first_word_sent.wait(5)
+    assert model.first_piece_sent.wait(5)
     assert chat.busy and chat.send_button.disabled and not chat.stop_button.disabled
     chat.send_button.click()  # a second question while one is answered is ignored
     chat.stop_button.click()
@@ -108,16 +67,16 @@ def test_stop_ends_generation_and_keeps_the_partial_answer() -> None:
     assert "Stopped" in chat.status.value
     assert "<b>coassist:</b> one (stopped)</div>" in chat.transcript.value
     assert chat.session.conversation.exchanges == []  # a stopped answer is not built upon
-    assert len(model.seen) == 1
+    assert len(model.calls) == 1
 
 
 def test_template_errors_are_shown_and_nothing_is_asked() -> None:
-    model = StreamingModel()
+    model = ScriptedModel(ANSWER)
     chat = ChatWidget(make_session(model))
     chat.prompt.value = "describe {missing}"
     chat.send_button.click()
     assert "no variable 'missing'" in chat.status.value
-    assert model.seen == [] and chat.prompt.value == "describe {missing}"
+    assert model.calls == [] and chat.prompt.value == "describe {missing}"
 
 
 def test_model_errors_are_shown_and_the_widget_recovers() -> None:

