@@ -95,3 +95,7 @@ def test_peft_adapter_loads_over_its_base_spec(tiny_model_dir: Path, tmp_path: P
     settings = GenerationSettings(max_new_tokens=6)
     # Random non-zero LoRA weights change the logits, so the answers differ from the base's.
     assert adapted.generate(QUESTION, settings) != plain.generate(QUESTION, settings)
+
+
+def test_a_path_object_is_a_spec(tiny_model_dir: Path) -> None:
+    assert load_chat_model(tiny_model_dir) is load_chat_model(str(tiny_model_dir))

@@ -130,3 +130,10 @@ def test_ai_subtask_needs_p_pass_unless_a_router_gives_it():
         allocate(tasks, team)
     with pytest.raises(InvalidTaskTable, match="router gave 2.0 for subtask 'a'"):
         allocate(tasks, team, p_pass=lambda subtasks: [2.0])
+
+
+def test_description_column_reaches_the_subtask_for_a_router() -> None:
+    from coassist.plan import load_tasks
+
+    [task] = load_tasks([{"id": "a", "skill": "sql", "human_hours": 2, "title": "T", "description": "what done is"}])
+    assert (task.title, task.description) == ("T", "what done is")

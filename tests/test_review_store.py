@@ -169,3 +169,26 @@ def test_an_allocator_plan_object_is_accepted_but_not_a_relaxed_one(db_path: Pat
         import_plan(store, subtasks, workers, relaxed)
     with pytest.raises(InvalidTaskTable, match="the plan is a list; pass the plan table as a DataFrame"):
         import_plan(store, subtasks, workers, [])
+
+
+def test_the_allocators_own_example_tables_import_as_they_are(tmp_path: Path) -> None:
+    """Person-only subtasks leave p_pass and review_hours blank in CSV; both are accepted."""
+    from coassist.plan import allocate
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "data"
+    tasks, workers = pd.read_csv(data / "tasks.csv"), pd.read_csv(data / "workers.csv")
+    assert tasks.loc[tasks["ai_hours"].isna(), "p_pass"].isna().any()
+    store = open_store(tmp_path / "review.db")  # a Path works as well as a URL
+    plan_id = import_plan(store, tasks, workers, allocate(tasks, workers))
+    assert plan_id == 1
+
+
+def test_ai_capable_subtask_without_p_pass_is_refused() -> None:
+    subtasks, workers, plan = small_plan()
+    subtasks = subtasks.copy()
+    subtasks["p_pass"] = subtasks["p_pass"].astype(object)
+    ai_row = subtasks.index[subtasks["ai_hours"].notna()][0]
+    subtasks.loc[ai_row, "p_pass"] = ""
+    with pytest.raises(InvalidTaskTable, match="has ai_hours.*but has no p_pass") as caught:
+        import_plan(open_store("sqlite://"), subtasks, workers, plan)
+    assert caught.value.column == "p_pass"

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 from coassist.llm.chat import ChatModel, GenerationSettings, Message
@@ -27,16 +28,17 @@ _loaded: dict[tuple[str, str, str], ChatModel] = {}
 _loading_lock = threading.Lock()
 
 
-def load_chat_model(spec: str = "smollm2", device: str = "auto", dtype: str = "auto") -> ChatModel:
-    """The chat model a spec names, loaded once per process and reused after.
+def load_chat_model(spec: str | os.PathLike[str] = "smollm2", device: str = "auto", dtype: str = "auto") -> ChatModel:
+    """The chat model a spec names (a path works too), loaded once per process and reused after.
 
     Loading SmolLM2 takes a second from the cache; keeping it means every `%%assist` cell
     after the first answers at once. Endpoints load nothing and are cheap to make.
     """
-    key = (spec.strip(), device, dtype)
+    text = os.fspath(spec).strip()
+    key = (text, device, dtype)
     with _loading_lock:
         if key not in _loaded:
-            _loaded[key] = _load(spec, device, dtype)
+            _loaded[key] = _load(text, device, dtype)
         return _loaded[key]
 
 

@@ -20,7 +20,9 @@ from coassist.plan.validate import check_subtasks, check_workers
 
 TableSource = str | Path | pd.DataFrame | Sequence[Mapping[str, Any]]
 
-TASK_COLUMNS = ("id", "skill", "human_hours", "ai_hours", "review_hours", "p_pass", "depends_on", "title")
+TASK_COLUMNS = (
+    "id", "skill", "human_hours", "ai_hours", "review_hours", "p_pass", "depends_on", "title", "description",
+)  # fmt: skip
 TASK_REQUIRED = ("id", "skill", "human_hours")
 WORKER_COLUMNS = ("id", "kind", "skills", "capacity_hours", "cost_per_hour")
 WORKER_REQUIRED = WORKER_COLUMNS
@@ -103,7 +105,7 @@ def load_tasks(source: TableSource) -> list[Subtask]:
 
     Columns: `id, skill, human_hours` (required), `ai_hours` (blank: the AI cannot do it),
     `review_hours`, `p_pass` (blank when a router supplies it), `depends_on`
-    (`;`-separated ids), `title`.
+    (`;`-separated ids), `title`, `description`.
 
     >>> [t.depends_on for t in load_tasks([{"id": "a", "skill": "sql", "human_hours": 2},
     ...                                     {"id": "b", "skill": "sql", "human_hours": 1, "depends_on": "a"}])]
@@ -132,6 +134,7 @@ def load_tasks(source: TableSource) -> list[Subtask]:
                 p_pass=_number(rec.get("p_pass"), ident, "p_pass", None),
                 depends_on=_ids(rec.get("depends_on")),
                 title=_text(rec.get("title")),
+                description=_text(rec.get("description")),
             )
         )
     check_subtasks(subtasks)

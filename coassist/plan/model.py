@@ -41,6 +41,8 @@ class Subtask:
     """Ids of the subtasks that must be done before this one starts."""
     title: str = ""
     """Free text for people; the solver ignores it."""
+    description: str = ""
+    """Longer free text (what done looks like); a p_pass router reads it with the title."""
 
     @property
     def ai_capable(self) -> bool:

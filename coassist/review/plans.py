@@ -186,19 +186,20 @@ def _validate_subtasks(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 row=position,
                 column="id",
             )
-        p_pass = float(row["p_pass"])
+        ai_hours = row.get("ai_hours")
+        ai_capable = not _blank(ai_hours)
+        p_pass = _p_pass(row.get("p_pass"), key, position, required=ai_capable)
         if not 0.0 <= p_pass <= 1.0:
             raise InvalidTaskTable(
                 f"subtask {key!r} has p_pass {p_pass}; it must be in [0, 1]", row=position, column="p_pass"
             )
-        ai_hours = row.get("ai_hours")
         tasks[key] = {
             "title": _text(row.get("title")) or key,
             "description": _text(row.get("description")),
             "skill": str(row["skill"]),
             "human_hours": float(row["human_hours"]),
-            "ai_hours": None if ai_hours is None or pd.isna(ai_hours) else float(ai_hours),
-            "review_hours": float(row["review_hours"]),
+            "ai_hours": float(ai_hours) if ai_capable else None,
+            "review_hours": 0.0 if _blank(row["review_hours"]) else float(row["review_hours"]),
             "p_pass": p_pass,
             "depends_on": parse_depends_on(row.get("depends_on")),
         }
@@ -350,3 +351,31 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value).strip()
+
+
+def _p_pass(value: Any, key: str, position: int, required: bool) -> float:
+    """The table's p_pass; a person-only subtask may leave it blank (no AI draft to judge)."""
+    if _blank(value):
+        if required:
+            raise InvalidTaskTable(
+                f"subtask {key!r} can be drafted by the AI (it has ai_hours) but has no p_pass; "
+                f"give the chance its draft passes review, in [0, 1]",
+                row=position,
+                column="p_pass",
+            )
+        return 0.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidTaskTable(
+            f"subtask {key!r} has p_pass {value!r}, which is not a number in [0, 1]", row=position, column="p_pass"
+        ) from None
+
+
+def _blank(value: Any) -> bool:
+    """An empty CSV cell, whether pandas read it as NaN or as an empty string."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return bool(pd.isna(value))

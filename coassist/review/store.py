@@ -77,15 +77,16 @@ class ReviewStore:
         return f"ReviewStore({self.url!r})"
 
 
-def open_store(url: str | None = None) -> ReviewStore:
-    """Open (creating if needed) the review database at `url`; see the module doc for the default.
+def open_store(url: str | os.PathLike[str] | None = None) -> ReviewStore:
+    """Open (creating if needed) the review database at `url` (a SQLAlchemy URL or an SQLite
+    file path); see the module doc for the default.
 
     Raises
     ------
     SchemaTooNew
         The database was written by a newer coassist; this one would misread it.
     """
-    url = _as_url(url) if url else default_db_url()
+    url = _as_url(os.fspath(url)) if url else default_db_url()
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
