@@ -8,4 +8,6 @@ demo: setup
 	.venv/bin/coassist demo
 
 test: setup
+	.venv/bin/ruff check coassist tests benchmarks
+	.venv/bin/mypy coassist
 	.venv/bin/python -m pytest tests --nbmake examples --durations=15

@@ -7,6 +7,8 @@
   Step time is the median over --steps measured steps, after --warmup steps.
 * Router: MiniLM classifier training throughput (examples/s) and inference throughput
   (texts/s) on the project's example labels.
+* Drafting: the review loop's generation, --drafts subtasks answered one by one
+  (`ChatModel.generate`) vs in one batch (`ChatModel.generate_batch`), in tokens/s.
 
     python benchmarks/training.py                 # SmolLM2, CPU, a few minutes
     python benchmarks/training.py --model path/to/hf_dir --steps 8 --batch-size 4
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128, help="tokens per example (cut to this)")
     parser.add_argument("--router-epochs", type=int, default=1)
     parser.add_argument("--router-texts", type=int, default=256, help="texts scored for inference throughput")
+    parser.add_argument("--drafts", type=int, default=8, help="subtasks drafted for the batching measure")
+    parser.add_argument("--draft-tokens", type=int, default=48, help="max new tokens per draft")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args(argv)
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         ours, tokens = _our_lora_steps(args, Path(scratch))
         trainer = _trainer_lora_steps(args, Path(scratch))
         router_train, router_infer = _router_throughput(args, Path(scratch))
+    one_by_one, batched = _drafting_throughput(args)
 
     rows = [
         ("LoRA step time (s, median)", ours, trainer, trainer / ours),
@@ -67,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<30} {a:>12.2f} {b:>12.2f} {ratio:>7.2f}x")
     print(f"{'router train (examples/s)':<30} {router_train:>12.1f} {'-':>12} {'-':>8}")
     print(f"{'router inference (texts/s)':<30} {router_infer:>12.1f} {'-':>12} {'-':>8}")
+    print(f"{'drafting, one by one (tok/s)':<30} {one_by_one:>12.1f} {'-':>12} {'-':>8}")
+    print(f"{'drafting, batched (tok/s)':<30} {batched:>12.1f} {'-':>12} {batched / one_by_one:>7.2f}x")
     print("ratio > 1: coassist's loop is faster (step time: Trainer / ours; tokens/s: ours / Trainer)")
     return 0
 
@@ -162,6 +169,32 @@ def _trainer_lora_steps(args: argparse.Namespace, scratch: Path) -> float:
     trainer.train()
     durations = [b - a for a, b in zip(clock.ends, clock.ends[1:], strict=False)]
     return statistics.median(durations[args.warmup :])
+
+
+def _drafting_throughput(args: argparse.Namespace) -> tuple[float, float]:
+    """Tokens/s drafting --drafts subtasks one at a time, then all in one batch (same prompts)."""
+    import pandas as pd
+
+    from coassist.llm import GenerationSettings, load_chat_model
+    from coassist.review.prompts import draft_messages
+
+    model = load_chat_model(args.model, device=args.device)
+    tasks = pd.read_csv(ROOT / "examples" / "data" / "review_loop" / "tasks.csv").fillna("")
+    rows = [tasks.iloc[n % len(tasks)] for n in range(args.drafts)]
+    conversations = [draft_messages(r["title"], r["description"], r["skill"], [], 2000) for r in rows]
+    settings = GenerationSettings(max_new_tokens=args.draft_tokens)
+    tokenizer = model.tokenizer  # type: ignore[attr-defined]
+
+    def tokens(answers: list[str]) -> int:
+        return sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+
+    model.generate(conversations[0], GenerationSettings(max_new_tokens=4))  # warm-up
+    started = time.perf_counter()
+    singles = [model.generate(c, settings) for c in conversations]
+    single_rate = tokens(singles) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    batch = model.generate_batch(conversations, settings)
+    return single_rate, tokens(batch) / (time.perf_counter() - started)
 
 
 def _router_throughput(args: argparse.Namespace, scratch: Path) -> tuple[float, float]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
 
@@ -37,7 +38,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_cell(cell: dict) -> None:
+def _print_cell(cell: Any) -> None:
     if cell.cell_type == "markdown":
         print(cell.source, "\n")
         return

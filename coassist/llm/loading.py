@@ -72,7 +72,7 @@ def load_model_and_tokenizer(
 
     tokenizer = _load_tokenizer(adapter or directory, fallback=directory)
     with _quiet_progress_bars():
-        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
     if adapter is not None:
         from peft import PeftModel
 

@@ -130,7 +130,7 @@ class AssistMagics(Magics):
         )
         self._present(answer, output_format, stream)
         if args.output:
-            self.shell.user_ns[args.output] = answer.text
+            session.shell.user_ns[args.output] = answer.text
 
     def _present(self, answer: Answer, output_format: str, stream: StreamingDisplay) -> None:
         metadata = {"coassist": {**answer.provenance, "format": output_format}}
@@ -142,7 +142,7 @@ class AssistMagics(Magics):
         if output_format == "code" and not answer.interrupted:
             code = extract_code(answer.text)
             # Put it in a new cell for the user to read first; never run generated code.
-            self.shell.set_next_input(code, replace=False)
+            self.session.shell.set_next_input(code, replace=False)
             display(Markdown("*The code is in the next cell. Read it before you run it.*"))
 
 
@@ -159,5 +159,7 @@ def register_magics(shell: Any) -> None:
             "another extension already defines %%assist; coassist's magics are available as %%coassist.",
             stacklevel=2,
         )
+    # IPython types its magic decorators as returning a decorator, which mypy cannot bind.
+    assist: Any = magics.assist  # type: ignore[misc]
     for name in names:
-        shell.magics_manager.register_function(magics.assist, magic_kind="line_cell", magic_name=name)
+        shell.magics_manager.register_function(assist, magic_kind="line_cell", magic_name=name)

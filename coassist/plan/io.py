@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import yaml
@@ -18,7 +18,7 @@ from coassist.errors import InvalidTaskTable
 from coassist.plan.model import Plan, Subtask, Worker
 from coassist.plan.validate import check_subtasks, check_workers
 
-TableSource = str | Path | pd.DataFrame | Sequence[Mapping[str, Any]]
+TableSource: TypeAlias = "str | Path | pd.DataFrame | Sequence[Mapping[str, Any]]"
 
 TASK_COLUMNS = (
     "id", "skill", "human_hours", "ai_hours", "review_hours", "p_pass", "depends_on", "title", "description",

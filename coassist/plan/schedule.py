@@ -99,7 +99,7 @@ def schedule(subtasks: Sequence[Subtask], pieces: pd.DataFrame) -> Schedule:
     def push(k: int, ready: float) -> None:
         heapq.heappush(heap, (max(ready, free_at.get(workers[k], 0.0)), -tail[task[k]], k))
 
-    for i in np.flatnonzero(waiting_deps == 0):
+    for i in np.flatnonzero(waiting_deps == 0).tolist():
         for k in pieces_of[i]:
             if not review[k]:
                 push(k, 0.0)

@@ -57,7 +57,8 @@ class CompleteHandler(_CoassistHandler):
             raise tornado.web.HTTPError(400, "'prefix' (and 'suffix', if given) must be strings")
         self._stop = threading.Event()
         completion = await self.completions.complete(prefix, suffix, self._stop)
-        if not self.request.connection.stream.closed():
+        connection: Any = self.request.connection  # an HTTP1Connection while the request lives
+        if not connection.stream.closed():
             self.reply(asdict(completion))
 
     def on_connection_close(self) -> None:
