@@ -99,3 +99,16 @@ def test_peft_adapter_loads_over_its_base_spec(tiny_model_dir: Path, tmp_path: P
 
 def test_a_path_object_is_a_spec(tiny_model_dir: Path) -> None:
     assert load_chat_model(tiny_model_dir) is load_chat_model(str(tiny_model_dir))
+
+
+def test_a_model_directory_rewritten_in_place_is_loaded_again(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    copy = tmp_path / "retrained"
+    shutil.copytree(tiny_model_dir, copy)
+    first = load_chat_model(copy)
+    assert load_chat_model(copy) is first
+    weights = copy / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000))
+    assert load_chat_model(copy) is not first

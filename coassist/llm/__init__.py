@@ -24,7 +24,7 @@ __all__ = [
     "parse_model_spec",
 ]
 
-_loaded: dict[tuple[str, str, str], ChatModel] = {}
+_loaded: dict[tuple[str, str, str, int], ChatModel] = {}
 _loading_lock = threading.Lock()
 
 
@@ -35,11 +35,25 @@ def load_chat_model(spec: str | os.PathLike[str] = "smollm2", device: str = "aut
     after the first answers at once. Endpoints load nothing and are cheap to make.
     """
     text = os.fspath(spec).strip()
-    key = (text, device, dtype)
+    key = (text, device, dtype, _directory_version(text))
     with _loading_lock:
         if key not in _loaded:
+            for stale in [k for k in _loaded if k[:3] == key[:3]]:
+                del _loaded[stale]  # an older version of a rewritten directory: free its memory
             _loaded[key] = _load(text, device, dtype)
         return _loaded[key]
+
+
+def _directory_version(spec: str) -> int:
+    """The newest modification time among a model directory's files (0 for other specs).
+
+    Part of the cache key, so retraining an adapter into the same directory loads the new
+    weights instead of returning the model loaded before.
+    """
+    path = os.path.expanduser(spec)
+    if not os.path.isdir(path):
+        return 0
+    return max((entry.stat().st_mtime_ns for entry in os.scandir(path) if entry.is_file()), default=0)
 
 
 def loaded_models() -> list[ChatModel]:
