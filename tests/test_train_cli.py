@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from coassist.train.cli import add_train_commands
 
@@ -81,8 +80,25 @@ def test_train_router_falls_back_and_says_so(tmp_path: Path, capsys) -> None:
 
 
 def test_registered_in_the_coassist_command() -> None:
-    pytest.importorskip("coassist.demo", reason="coassist.cli needs the demo command, built elsewhere")
     from coassist.cli import build_parser
 
     args = build_parser().parse_args(["train-router", "--labels", "l.jsonl", "--out", "r"])
     assert args.run.__name__ == "_run_train_router"
+
+
+def test_an_adapter_from_the_cli_answers_in_assist(shell, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The issue's bar: what `coassist finetune` writes is usable at once as `%%assist -m`."""
+    from IPython.utils.capture import capture_output
+
+    from coassist.cli import main
+
+    out = tmp_path / "adapter"
+    args = ["finetune", "--data", str(EXAMPLES / "sft_example.jsonl"), "--out", str(out)]
+    args += ["--base", str(tiny_model_dir), "--max-steps", "1", "--max-length", "192", "--device", "cpu"]
+    assert main([*args, "--no-progress"]) == 0
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", f"-m {out} -o tuned_answer --max-new-tokens 6", "Plan a churn analysis.")
+    final = captured.outputs[-1]
+    provenance = final.metadata["coassist"]
+    assert provenance["kind"] == "peft" and provenance["adapter"] == str(out.resolve())
+    assert provenance["directory"] == str(tiny_model_dir) and shell.user_ns["tuned_answer"]
