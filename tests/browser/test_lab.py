@@ -15,8 +15,11 @@ from tests.browser.conftest import Lab
 
 pytestmark = pytest.mark.browser
 
+# Guard every step: a predicate that throws (the app not exposed yet on a slow start) fails
+# wait_for_function at once instead of being retried.
 KERNEL_IDLE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+  const app = window.jupyterapp;
+  const panel = app && app.shell && app.shell.currentWidget;
   const context = panel && panel.sessionContext;
   return !!(context && context.isReady && context.session && context.session.kernel
             && context.kernelDisplayStatus === 'idle');
