@@ -7,7 +7,7 @@ column: a typo in a header must not silently become "the AI cannot do anything".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -50,6 +50,27 @@ def _read_table(source: TableSource, yaml_key: str) -> pd.DataFrame:
             return pd.DataFrame(data)
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     return pd.DataFrame(list(source))
+
+
+def _rows(
+    source: TableSource,
+    yaml_key: str,
+    allowed: Sequence[str],
+    required: Sequence[str],
+    check_empty: Callable[[list[Any]], None],
+) -> list[tuple[str, dict[str, Any]]]:
+    """The table's rows as (id for messages, record), after the column checks.
+
+    An empty table goes to `check_empty`, whose error says what a table of that kind needs.
+    """
+    frame = _read_table(source, yaml_key)
+    if frame.empty:
+        check_empty([])
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    _check_columns(frame, allowed, required, yaml_key.removesuffix("s"))
+    return [
+        (_text(rec.get("id")) or f"<row {n}>", rec) for n, rec in enumerate(frame.to_dict("records"), start=1)
+    ]
 
 
 def _check_columns(frame: pd.DataFrame, allowed: Sequence[str], required: Sequence[str], what: str) -> None:
@@ -111,14 +132,8 @@ def load_tasks(source: TableSource) -> list[Subtask]:
     ...                                     {"id": "b", "skill": "sql", "human_hours": 1, "depends_on": "a"}])]
     [(), ('a',)]
     """
-    frame = _read_table(source, "tasks")
-    if frame.empty:
-        check_subtasks([])
-    frame = frame.rename(columns=lambda c: str(c).strip())
-    _check_columns(frame, TASK_COLUMNS, TASK_REQUIRED, "task")
     subtasks = []
-    for n, rec in enumerate(frame.to_dict("records"), start=1):
-        ident = _text(rec.get("id")) or f"<row {n}>"
+    for ident, rec in _rows(source, "tasks", TASK_COLUMNS, TASK_REQUIRED, check_subtasks):
         human = _number(rec.get("human_hours"), ident, "human_hours", None)
         if human is None:
             raise InvalidTaskTable(
@@ -151,14 +166,8 @@ def load_workers(source: TableSource) -> list[Worker]:
     ...                "cost_per_hour": 2}])[0].skills
     ('*',)
     """
-    frame = _read_table(source, "workers")
-    if frame.empty:
-        check_workers([])
-    frame = frame.rename(columns=lambda c: str(c).strip())
-    _check_columns(frame, WORKER_COLUMNS, WORKER_REQUIRED, "worker")
     workers = []
-    for n, rec in enumerate(frame.to_dict("records"), start=1):
-        ident = _text(rec.get("id")) or f"<row {n}>"
+    for ident, rec in _rows(source, "workers", WORKER_COLUMNS, WORKER_REQUIRED, check_workers):
         workers.append(
             Worker(
                 id=_text(rec.get("id")),
