@@ -14,6 +14,18 @@ class CoassistError(Exception):
     """Base class: catch this to handle every error coassist raises deliberately."""
 
 
+class InvalidOption(CoassistError, ValueError):
+    """An option or setting out of its range (a CLI flag, a config field, a magic option).
+
+    `option` is the name the user typed it under (`--time-limit`, `time_limit`), so the
+    message and a UI can point at it.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        super().__init__(f"{option}: {message}")
+
+
 # --- model layer -----------------------------------------------------------------
 
 
@@ -94,6 +106,10 @@ class CyclicPlan(CoassistError, ValueError):
         super().__init__(f"the subtasks' dependencies form a cycle: {path}. Remove one of these dependencies.")
 
 
+class InvalidSchedule(CoassistError, ValueError):
+    """Pieces of work that cannot be scheduled: an unknown subtask, or a subtask with none."""
+
+
 class InfeasiblePlan(CoassistError):
     """No assignment satisfies the constraints; `explanation` says why in the user's words."""
 
@@ -145,6 +161,39 @@ class NotInStore(CoassistError, LookupError):
         super().__init__(f"no {kind} {key!r} in the review database. {hint}")
 
 
+class InvalidReviewInput(CoassistError, ValueError):
+    """A decision or a work submission that cannot be stored as given; `field` names the argument.
+
+    The message says what to pass instead. Nothing was stored.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class WorkAlreadySubmitted(ReviewConflict):
+    """A submission for a work item that was already submitted (by the same person or another).
+
+    Carries who submitted first and when; the first output is kept and nothing else is stored.
+    """
+
+    def __init__(self, item_id: int, subtask: str, submitted_by: str, submitted_at: Any) -> None:
+        self.item_id = item_id
+        self.subtask = subtask
+        self.submitted_by = submitted_by
+        self.submitted_at = submitted_at
+        when = submitted_at.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(submitted_at, "strftime") else submitted_at
+        super().__init__(
+            f"work item {item_id} (subtask {subtask!r}) was already submitted by {submitted_by!r} at {when}; "
+            f"your output was not stored. List open work with work_items(store, worker=...)."
+        )
+
+
+class PlanImportConflict(ReviewConflict):
+    """Other imports into the same project kept changing it while this one was being stored."""
+
+
 # --- training layer ---------------------------------------------------------------
 
 
@@ -155,3 +204,61 @@ class InvalidTrainingData(CoassistError, ValueError):
         self.source = source
         self.line = line
         super().__init__(message)
+
+
+class InvalidTrainingConfig(CoassistError, ValueError):
+    """A training setting out of its range; `field` is the config field (the CLI maps it to its flag)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class OutputDirInUse(CoassistError, FileExistsError):
+    """A training run's output directory holds something the run must not silently reuse or replace.
+
+    `field` is the config field (``output_dir``, the CLI's ``--out``).
+    """
+
+    def __init__(self, message: str, path: str, field: str = "output_dir") -> None:
+        self.path = path
+        self.field = field
+        super().__init__(message)
+
+
+# --- generation settings and devices -------------------------------------------------
+
+
+class InvalidSetting(InvalidOption):
+    """A generation setting, device or dtype that the model layer cannot use.
+
+    `option` names it as the notebook user sets it (`--max-new-tokens`, `Assist.device`).
+    """
+
+
+class DeviceUnavailable(InvalidSetting):
+    """A device was asked for explicitly (`cuda`, `cuda:1`) but this machine does not have it."""
+
+
+# --- server layer (REST) ----------------------------------------------------------
+
+
+class InvalidRequest(CoassistError, ValueError):
+    """A REST request the server refuses (HTTP 400); `field` names the part to fix, None for the body."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class CompletionModelUnavailable(CoassistError, RuntimeError):
+    """The inline-completion model failed to load; the server does not try again for `retry_after_s`."""
+
+    def __init__(self, spec: str, reason: str, retry_after_s: float) -> None:
+        self.spec = spec
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"the completion model {spec!r} could not be loaded: {reason}. Fix CoassistServer.model "
+            f"(or the model's files); the server tries again in {max(retry_after_s, 0):.0f} s."
+        )

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from coassist.errors import CyclicPlan, InvalidTaskTable, SchemaTooNew
-from coassist.review import audit_trail, default_db_url, import_plan, open_store, work_items
+from coassist.review import audit_trail, default_db_url, import_plan, open_store, submit_work, work_items
 from coassist.review.schema import SCHEMA_VERSION
 from tests.test_review_support import small_plan
 
@@ -129,11 +129,11 @@ def _set(row: int, column: str, value: object) -> Callable[[pd.DataFrame], pd.Da
 @pytest.mark.parametrize(
     ("which", "change", "expected"),
     [
-        (0, lambda f: f.drop(columns=["p_pass"]), r"lacks the column\(s\) \['p_pass'\]"),
-        (0, _set(1, "id", "a"), "subtask id 'a' appears twice"),
+        (0, lambda f: f.drop(columns=["p_pass"]), "subtask 'a' has ai_hours and the plan has the AI draft it, but has no p_pass"),
+        (0, _set(1, "id", "a"), "subtask id 'a' appears more than once"),
         (0, _set(1, "depends_on", "a;zz"), "'b' depends on 'zz', which is not in"),
-        (0, _set(0, "p_pass", 1.5), "p_pass 1.5; it must be in"),
-        (1, _set(2, "kind", "robot"), "kind 'robot'; use 'human' or 'ai'"),
+        (0, _set(0, "p_pass", 1.5), "p_pass is 1.5, but it is a probability and must be in"),
+        (1, _set(2, "kind", "robot"), "kind 'robot'; kind must be one of human, ai"),
         (2, _set(0, "role", "draft"), "role 'draft'; use 'do' or 'review'"),
         (2, _set(0, "worker", "zoe"), "worker 'zoe', which is not in the worker table"),
         (2, lambda f: f.drop(index=1), r"'a' is drafted by AI worker 'gpu' but has 0 'review' rows"),
@@ -192,3 +192,24 @@ def test_ai_capable_subtask_without_p_pass_is_refused() -> None:
     with pytest.raises(InvalidTaskTable, match="has ai_hours.*but has no p_pass") as caught:
         import_plan(open_store("sqlite://"), subtasks, workers, plan)
     assert caught.value.column == "p_pass"
+
+
+def test_a_version_1_database_is_upgraded_in_place(db_path: Path) -> None:
+    """Version 2 added drafting claims and `work_items.done_by`; a version-1 file keeps its data."""
+    with open_store(str(db_path)) as store:
+        import_plan(store, *small_plan(), project="p")
+    with sqlite3.connect(db_path) as connection:  # what coassist with schema 1 wrote
+        added = (("assignments", "claimed_by"), ("assignments", "claimed_until"), ("work_items", "done_by"))
+        for table, column in added:
+            connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        connection.execute("UPDATE coassist_schema SET version = 1")
+
+    with open_store(str(db_path)) as store:
+        (item,) = work_items(store, worker="ana")
+        submit_work(store, item.id, "done", actor="ana")
+    with sqlite3.connect(db_path) as connection:
+        assert connection.execute("SELECT version FROM coassist_schema").fetchall() == [(SCHEMA_VERSION,)]
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(assignments)")}
+        assert {"claimed_by", "claimed_until"} <= columns
+        assert connection.execute("SELECT count(*) FROM assignments").fetchone() == (9,)
+        assert connection.execute("SELECT output, done_by FROM work_items").fetchall() == [("done", "ana")]

@@ -80,8 +80,10 @@ def _gap(cost: float, bound: float) -> float:
     return max(0.0, (cost - bound) / max(abs(cost), 1e-9))
 
 
-def _as_list(items: TableSource | Sequence[Subtask] | Sequence[Worker], loader, kind: type) -> list:
+def _validated(items: TableSource | Sequence[Subtask] | Sequence[Worker], loader, kind: type, check) -> list:
+    """Objects are checked here; tables are read and checked once, by their loader."""
     if isinstance(items, (list, tuple)) and all(isinstance(x, kind) for x in items):
+        check(items)
         return list(items)
     return loader(items)
 
@@ -114,10 +116,8 @@ def allocate(
     opts = options or AllocateOptions()
     started = time.perf_counter()
     deadline = started + opts.time_limit
-    subtasks = _as_list(tasks, load_tasks, Subtask)
-    team = _as_list(workers, load_workers, Worker)
-    check_subtasks(subtasks)
-    check_workers(team)
+    subtasks = _validated(tasks, load_tasks, Subtask, check_subtasks)
+    team = _validated(workers, load_workers, Worker, check_workers)
     form = build(subtasks, team, p_pass)
     covered = np.zeros(form.n_tasks, bool)
     covered[form.col_task[~form.col_review]] = True
@@ -128,8 +128,10 @@ def allocate(
         _raise_infeasible(subtasks, team, p_pass)
     if sol.values is None:
         raise InfeasiblePlan(
-            f"no plan was found within the time limit of {opts.time_limit:g} s, although the "
-            f"capacities add up; raise the time limit (--time-limit) and retry."
+            f"no plan was found within the time limit of {opts.time_limit:g} s, although the capacities "
+            f"add up: the model has {form.n_cols:,} variables ({form.n_tasks:,} subtasks x "
+            f"{len(team):,} workers) and the solver ({method}) had no whole plan yet when time ran out. "
+            f"Raise the time limit (--time-limit) and retry."
         )
     return _plan(form, sol, opts, method, time.perf_counter() - started)
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-from coassist.errors import CyclicPlan, InfeasiblePlan, InvalidTaskTable
+from coassist.errors import CyclicPlan, InfeasiblePlan, InvalidOption, InvalidTaskTable
 
 
 def add_allocate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -47,8 +49,23 @@ def add_allocate_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     return parser
 
 
+def _check_output(path: str, option: str, suffixes: Sequence[str] | None = None) -> None:
+    """Refuse an output that cannot be written before the solve, not after minutes of it."""
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidOption(option, f"{path!r} is a directory; give a file name.")
+    if not target.parent.is_dir():
+        raise InvalidOption(option, f"the folder {str(target.parent)!r} does not exist; create it first.")
+    if suffixes is not None and target.suffix.lower().lstrip(".") not in suffixes:
+        raise InvalidOption(
+            option, f"{path!r} has no image suffix matplotlib can write; use one of: .{', .'.join(suffixes)}."
+        )
+
+
 def run_allocate(args: argparse.Namespace) -> int:
     """Run `coassist allocate` with parsed arguments; returns the exit status."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
     from coassist.plan import (
         AllocateOptions,
         allocate,
@@ -61,12 +78,11 @@ def run_allocate(args: argparse.Namespace) -> int:
 
     try:
         options = AllocateOptions(gap=args.gap, time_limit=args.time_limit, relax=args.relax)
-    except ValueError as err:
-        print(f"coassist allocate: {err}", file=sys.stderr)
-        return 1
-    try:
+        _check_output(args.out, "--out")
+        if args.gantt:
+            _check_output(args.gantt, "--gantt", sorted(FigureCanvasBase.get_supported_filetypes()))
         plan = allocate(load_tasks(args.tasks), load_workers(args.workers), options)
-    except (InvalidTaskTable, CyclicPlan) as err:
+    except (InvalidTaskTable, CyclicPlan, InvalidOption) as err:
         print(f"coassist allocate: invalid input: {err}", file=sys.stderr)
         return 1
     except InfeasiblePlan as err:

@@ -16,6 +16,15 @@ from coassist.plan.formulation import Formulation, Solution, matrix
 
 _INF = highspy.kHighsInf
 
+# HiGHS's presolve does not look at the clock: on 50,000 subtasks x 200 workers (4.07M columns)
+# it ran 15-19 s of a 10 s limit on this 2-core machine (about 4 us a column), and cancelSolve
+# does not reach it either. When presolve alone would take more than half the time left, the
+# simplex runs without it, which keeps to the limit give or take its clock checks: those are
+# far apart on big models (1.3 s past a 3.7 s limit at 4.07M columns), so HiGHS is given the
+# time left less about that much.
+_PRESOLVE_SECONDS_PER_COLUMN = 5e-6
+_OVERRUN_SECONDS_PER_COLUMN = 3e-7
+
 
 def to_highs_lp(form: Formulation, *, integer: bool) -> highspy.HighsLp:
     """The model as a `HighsLp`: coverage rows, then review-link rows, then capacity rows."""
@@ -87,6 +96,10 @@ def solve_highs(
         # a vertex solution: the repair step relies on few fractional subtasks
         h.setOptionValue("solver", "simplex")
     h.passModel(to_highs_lp(form, integer=integer))
+    left = time_limit - (time.perf_counter() - started)  # building the arrays counts too
+    h.setOptionValue("time_limit", max(left - min(left / 4, form.n_cols * _OVERRUN_SECONDS_PER_COLUMN), 0.01))
+    if form.n_cols * _PRESOLVE_SECONDS_PER_COLUMN > left / 2:
+        h.setOptionValue("presolve", "off")
     if start is not None:
         _set_start(h, start)
     h.run()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from coassist.errors import InvalidOption
+
 HUMAN = "human"
 AI = "ai"
 KINDS = (HUMAN, AI)
@@ -76,6 +78,10 @@ A fine-tuned router classifier plugs in here; the planning core only ever sees t
 """
 
 
+# A day: the solver's budget is for a person waiting on a plan, and nan or inf would mean "never".
+MAX_TIME_LIMIT = 86_400.0
+
+
 @dataclass(frozen=True)
 class AllocateOptions:
     """How hard to solve, and which way.
@@ -98,14 +104,16 @@ class AllocateOptions:
     importable)."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.gap < 1:
-            raise ValueError(f"gap must be in [0, 1), got {self.gap}")
-        if self.time_limit <= 0:
-            raise ValueError(f"time_limit must be positive seconds, got {self.time_limit}")
+        if not 0 <= self.gap < 1:  # also false for nan
+            raise InvalidOption("gap", f"must be a number in [0, 1), got {self.gap}")
+        if not 0 < self.time_limit <= MAX_TIME_LIMIT:
+            raise InvalidOption(
+                "time_limit", f"must be seconds in (0, {MAX_TIME_LIMIT:g}], got {self.time_limit}"
+            )
         if self.method not in ("auto", "exact", "repair"):
-            raise ValueError(f"method must be 'auto', 'exact' or 'repair', got {self.method!r}")
+            raise InvalidOption("method", f"must be 'auto', 'exact' or 'repair', got {self.method!r}")
         if self.solver not in ("auto", "highs", "cbc"):
-            raise ValueError(f"solver must be 'auto', 'highs' or 'cbc', got {self.solver!r}")
+            raise InvalidOption("solver", f"must be 'auto', 'highs' or 'cbc', got {self.solver!r}")
 
 
 @dataclass(frozen=True, eq=False)

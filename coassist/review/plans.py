@@ -18,11 +18,12 @@ import math
 from collections import Counter
 from typing import Any
 
-import networkx as nx
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from coassist.errors import CyclicPlan, InvalidTaskTable, NotInStore
+from coassist.errors import InvalidTaskTable, NotInStore, PlanImportConflict
+from coassist.plan.io import load_tasks, load_workers
 from coassist.review.audit import current_user, record
 from coassist.review.schema import Assignment, Plan, Project, Subtask, Worker, WorkItem
 from coassist.review.store import ReviewStore
@@ -61,6 +62,9 @@ def import_plan(
         never, or an AI draft with no human reviewer; the message names the row and the fix.
     CyclicPlan
         The dependencies form a cycle.
+    PlanImportConflict
+        Other imports into the same project committed conflicting rows three times in a row
+        (a race lost once is retried: two concurrent imports both store their plan).
 
     Examples
     --------
@@ -76,53 +80,85 @@ def import_plan(
     1
     """
     actor = actor or current_user()
-    tasks = _validate_subtasks(subtasks)
-    kinds = _validate_workers(workers)
+    tasks = _read_subtasks(subtasks)
+    kinds = _read_worker_kinds(workers)
     rows = _validate_plan(_plan_table(plan), tasks, kinds)
-    with store.session() as session:
-        project_row = session.scalar(select(Project).where(Project.name == project))
-        if project_row is None:
-            project_row = Project(name=project)
-            session.add(project_row)
-            session.flush()
-            record(session, actor, "project.created", "project", project_row.id, name=project)
-        ids = _upsert_subtasks(session, project_row.id, tasks, actor)
-        plan_row = Plan(project_id=project_row.id, name=name, created_by=actor)
-        session.add(plan_row)
+    # Two imports into a new project both find no project row and both insert one (or both
+    # insert a new subtask): the slower one's unique constraint fails and its transaction is
+    # rolled back whole. Running it again then finds the winner's rows and stores a second plan.
+    attempt = 1
+    while True:
+        try:
+            with store.session() as session:
+                return _store_plan(session, project, name, actor, tasks, kinds, rows)
+        except IntegrityError as error:
+            if attempt == _IMPORT_ATTEMPTS:
+                raise PlanImportConflict(
+                    f"could not store the plan for project {project!r}: other imports into it kept "
+                    f"changing the same rows ({_IMPORT_ATTEMPTS} attempts; last: {error.orig}). "
+                    f"Nothing of this import was stored; run import_plan again."
+                ) from error
+            attempt += 1
+
+
+_IMPORT_ATTEMPTS = 3
+"""An import loses a race only to an import that committed meanwhile; the next attempt sees its
+rows, so a third loss in a row takes three imports racing into one project at once."""
+
+
+def _store_plan(
+    session: Any,
+    project: str,
+    name: str,
+    actor: str,
+    tasks: dict[str, dict[str, Any]],
+    kinds: dict[str, str],
+    rows: list[dict[str, Any]],
+) -> int:
+    """Write one validated plan in the caller's transaction; return its id."""
+    project_row = session.scalar(select(Project).where(Project.name == project))
+    if project_row is None:
+        project_row = Project(name=project)
+        session.add(project_row)
         session.flush()
-        session.add_all(Worker(plan_id=plan_row.id, key=key, kind=kind) for key, kind in kinds.items())
-        session.add_all(
-            Assignment(
-                plan_id=plan_row.id,
-                subtask_id=ids[r["subtask"]],
-                worker=r["worker"],
-                role=r["role"],
-                start_hour=r["start"],
-                end_hour=r["end"],
-            )
-            for r in rows
+        record(session, actor, "project.created", "project", project_row.id, name=project)
+    ids = _upsert_subtasks(session, project_row.id, tasks, actor)
+    plan_row = Plan(project_id=project_row.id, name=name, created_by=actor)
+    session.add(plan_row)
+    session.flush()
+    session.add_all(Worker(plan_id=plan_row.id, key=key, kind=kind) for key, kind in kinds.items())
+    session.add_all(
+        Assignment(
+            plan_id=plan_row.id,
+            subtask_id=ids[r["subtask"]],
+            worker=r["worker"],
+            role=r["role"],
+            start_hour=r["start"],
+            end_hour=r["end"],
         )
-        items = [
-            WorkItem(plan_id=plan_row.id, subtask_id=ids[r["subtask"]], worker=r["worker"], origin="plan")
-            for r in rows
-            if r["role"] == "do" and kinds[r["worker"]] == "human"
-        ]
-        session.add_all(items)
-        session.flush()
-        for item in items:
-            record(session, actor, "work.assigned", "work_item", item.id, worker=item.worker, origin="plan")
-        record(
-            session,
-            actor,
-            "plan.imported",
-            "plan",
-            plan_row.id,
-            project=project,
-            name=name,
-            subtasks=len(tasks),
-            assignments=len(rows),
-        )
-        return plan_row.id
+        for r in rows
+    )
+    items = [
+        WorkItem(plan_id=plan_row.id, subtask_id=ids[r["subtask"]], worker=r["worker"], origin="plan")
+        for r in rows
+        if r["role"] == "do" and kinds[r["worker"]] == "human"
+    ]
+    session.add_all(items)
+    session.flush()
+    for item in items:
+        record(session, actor, "work.assigned", "work_item", item.id, worker=item.worker, origin="plan")
+    record(
+        session,
+        actor,
+        "plan.imported",
+        "plan",
+        plan_row.id,
+        project=project,
+        name=name,
+        subtasks=len(tasks),
+        assignments=len(rows),
+    )
+    return plan_row.id
 
 
 def plan_project(store: ReviewStore, plan_id: int) -> int:
@@ -135,21 +171,6 @@ def plan_project(store: ReviewStore, plan_id: int) -> int:
                 "plan", plan_id, f"Known plans: {list(known) or 'none yet; import one with import_plan'}."
             )
         return plan.project_id
-
-
-def parse_depends_on(value: Any) -> list[str]:
-    """Dependency ids from a list, a ``;``-separated string, or a blank.
-
-    >>> parse_depends_on("a; b;")
-    ['a', 'b']
-    >>> parse_depends_on(float("nan"))
-    []
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(";") if part.strip()]
-    return [str(part).strip() for part in value if str(part).strip()]
 
 
 def _plan_table(plan: pd.DataFrame | Any) -> pd.DataFrame:
@@ -169,80 +190,30 @@ def _plan_table(plan: pd.DataFrame | Any) -> pd.DataFrame:
     return table
 
 
-def _validate_subtasks(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    missing = [c for c in _SUBTASK_REQUIRED if c not in frame.columns]
-    if missing:
-        raise InvalidTaskTable(
-            f"the subtask table lacks the column(s) {missing}; it needs {list(_SUBTASK_REQUIRED)} "
-            f"and may have ai_hours, depends_on, title, description",
-            column=missing[0],
-        )
-    tasks: dict[str, dict[str, Any]] = {}
-    for position, row in enumerate(frame.to_dict("records")):
-        key = str(row["id"]).strip()
-        if key in tasks:
-            raise InvalidTaskTable(
-                f"subtask id {key!r} appears twice (row {position}); ids must be unique",
-                row=position,
-                column="id",
-            )
-        ai_hours = row.get("ai_hours")
-        ai_capable = not _blank(ai_hours)
-        p_pass = _p_pass(row.get("p_pass"), key, position, required=ai_capable)
-        if not 0.0 <= p_pass <= 1.0:
-            raise InvalidTaskTable(
-                f"subtask {key!r} has p_pass {p_pass}; it must be in [0, 1]", row=position, column="p_pass"
-            )
-        tasks[key] = {
-            "title": _text(row.get("title")) or key,
-            "description": _text(row.get("description")),
-            "skill": str(row["skill"]),
-            "human_hours": float(row["human_hours"]),
-            "ai_hours": float(ai_hours) if ai_capable else None,
-            "review_hours": 0.0 if _blank(row["review_hours"]) else float(row["review_hours"]),
-            "p_pass": p_pass,
-            "depends_on": parse_depends_on(row.get("depends_on")),
+def _read_subtasks(source: pd.DataFrame | Any) -> dict[str, dict[str, Any]]:
+    """The subtask table through the allocator's own reader and validator, as stored fields.
+
+    p_pass stays None where the table leaves it blank; `_validate_plan` requires it of every
+    subtask the AI drafts.
+    """
+    return {
+        task.id: {
+            "title": task.title or task.id,
+            "description": task.description,
+            "skill": task.skill,
+            "human_hours": task.human_hours,
+            "ai_hours": task.ai_hours,
+            "review_hours": task.review_hours,
+            "p_pass": task.p_pass,
+            "depends_on": list(task.depends_on),
         }
-    graph = nx.DiGraph()
-    graph.add_nodes_from(tasks)
-    for key, task in tasks.items():
-        for dependency in task["depends_on"]:
-            if dependency not in tasks:
-                raise InvalidTaskTable(
-                    f"subtask {key!r} depends on {dependency!r}, which is not in the subtask table; "
-                    f"add it or remove the dependency",
-                    row=key,
-                    column="depends_on",
-                )
-            graph.add_edge(dependency, key)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return tasks
-    raise CyclicPlan([edge[0] for edge in cycle])
+        for task in load_tasks(source)
+    }
 
 
-def _validate_workers(frame: pd.DataFrame) -> dict[str, str]:
-    for column in ("id", "kind"):
-        if column not in frame.columns:
-            raise InvalidTaskTable(
-                f"the worker table lacks the column {column!r}; it needs 'id' and 'kind'", column=column
-            )
-    kinds: dict[str, str] = {}
-    for row in frame.to_dict("records"):
-        key, kind = str(row["id"]).strip(), str(row["kind"]).strip().lower()
-        if kind not in ("human", "ai"):
-            raise InvalidTaskTable(
-                f"worker {key!r} has kind {row['kind']!r}; use 'human' or 'ai'", row=key, column="kind"
-            )
-        if key in kinds:
-            raise InvalidTaskTable(
-                f"worker id {key!r} appears twice; ids must be unique", row=key, column="id"
-            )
-        kinds[key] = kind
-    if not kinds:
-        raise InvalidTaskTable("the worker table is empty; a plan needs at least one worker")
-    return kinds
+def _read_worker_kinds(source: pd.DataFrame | Any) -> dict[str, str]:
+    """Who is a person and who is an AI worker; the review store needs no hours or costs."""
+    return {worker.id: worker.kind for worker in load_workers(source, required=("id", "kind"))}
 
 
 def _validate_plan(
@@ -290,8 +261,8 @@ def _validate_plan(
                 "subtask": subtask,
                 "worker": worker,
                 "role": role,
-                "start": float(row["start"]),
-                "end": float(row["end"]),
+                "start": _hour(row["start"], position, "start"),
+                "end": _hour(row["end"], position, "end"),
             }
         )
     done = Counter(r["subtask"] for r in rows if r["role"] == "do")
@@ -304,6 +275,14 @@ def _validate_plan(
                 column="role",
             )
     drafted = {r["subtask"] for r in rows if r["role"] == "do" and kinds[r["worker"]] == "ai"}
+    for key in sorted(drafted):
+        if tasks[key]["p_pass"] is None:
+            raise InvalidTaskTable(
+                f"subtask {key!r} has ai_hours and the plan has the AI draft it, but has no p_pass; "
+                f"give the chance its draft passes review, in [0, 1] (a router's p_pass works too)",
+                row=key,
+                column="p_pass",
+            )
     for r in rows:
         if r["role"] == "do" and r["subtask"] in drafted and reviewed[r["subtask"]] != 1:
             raise InvalidTaskTable(
@@ -327,7 +306,10 @@ def _upsert_subtasks(
     existing = {s.key: s for s in session.scalars(select(Subtask).where(Subtask.project_id == project_id))}
     ids: dict[str, int] = {}
     created = []
-    for key, fields in tasks.items():
+    for key, table_fields in tasks.items():
+        # A person-only subtask's blank p_pass is stored as 0.0: nothing reads it (p_pass
+        # orders drafts, and only AI subtasks have drafts).
+        fields = {**table_fields, "p_pass": table_fields["p_pass"] or 0.0}
         row = existing.get(key)
         if row is None:
             row = Subtask(project_id=project_id, key=key, **fields)
@@ -347,35 +329,16 @@ def _upsert_subtasks(
     return ids
 
 
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
-def _p_pass(value: Any, key: str, position: int, required: bool) -> float:
-    """The table's p_pass; a person-only subtask may leave it blank (no AI draft to judge)."""
-    if _blank(value):
-        if required:
-            raise InvalidTaskTable(
-                f"subtask {key!r} can be drafted by the AI (it has ai_hours) but has no p_pass; "
-                f"give the chance its draft passes review, in [0, 1]",
-                row=position,
-                column="p_pass",
-            )
-        return 0.0
+def _hour(value: Any, position: int, column: str) -> float:
+    """A plan row's start or end: hours from the plan's start, a finite number >= 0."""
     try:
-        return float(value)
+        hour = float(value)
     except (TypeError, ValueError):
+        hour = math.nan
+    if isinstance(value, bool) or not math.isfinite(hour) or hour < 0:
         raise InvalidTaskTable(
-            f"subtask {key!r} has p_pass {value!r}, which is not a number in [0, 1]", row=position, column="p_pass"
-        ) from None
-
-
-def _blank(value: Any) -> bool:
-    """An empty CSV cell, whether pandas read it as NaN or as an empty string."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    return bool(pd.isna(value))
+            f"plan row {position} has {column} {value!r}; it must be hours from the plan's start (a number >= 0)",
+            row=position,
+            column=column,
+        )
+    return hour
