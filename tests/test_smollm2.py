@@ -85,7 +85,7 @@ def test_streaming_updates_the_output_several_times(smol_shell) -> None:
         smol_shell.run_cell_magic("assist", "--no-history", "List three uses of Python, one line each.")
     updates = [o for o in captured.outputs if o.update]
     assert len(updates) >= 3
-    assert updates[-1].data["text/markdown"] == get_session(smol_shell).conversation.exchanges[-1].answer
+    assert updates[-1].data["text/plain"] == get_session(smol_shell).conversation.exchanges[-1].answer
 
 
 def test_kernel_interrupt_stops_generation_and_the_kernel_stays_usable(smol_shell) -> None:

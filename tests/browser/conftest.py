@@ -128,6 +128,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path) -> Ite
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
         f"--LabApp.workspaces_dir={dirs['workspaces']}", "--LabApp.expose_app_in_browser=True",
         f"--CoassistServer.model={chatty_model_dir}", f"--CoassistServer.db_url={db_url}",
+        "--CoassistServer.reviewer_name=ana",
         "--CoassistServer.completion_max_new_tokens=12",
     ]  # fmt: skip
     log = base / "jupyterlab.log"

@@ -67,18 +67,18 @@ def run_command(page: Any, command: str) -> None:
 def test_assist_cell_streams_its_answer(page: Any, shots_dir: Path) -> None:
     page.evaluate(RECORD_OUTPUTS)
     run_command(page, "notebook:run-all-cells")
-    answer = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea .jp-RenderedMarkdown")
+    answer = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea .jp-RenderedHTML")
     answer.wait_for(timeout=60_000)
     page.wait_for_function(KERNEL_IDLE)
     outputs: list[str] = page.evaluate("() => window.__outputs")
     final = answer.inner_text().strip()
     assert final, "the %%assist cell showed an empty answer"
     # The output started as a placeholder or a partial answer with a cursor, then was replaced
-    # in place by the final Markdown: one display, updated while streaming.
+    # in place by the final rendering (sanitised HTML): one display, updated while streaming.
     assert any(text.strip() == "…" or "▌" in text for text in outputs[:-1]), outputs
     page.screenshot(path=shots_dir / "01-assist-streamed.png")
     # One answer display (transformers' first-load progress bar may sit beside it on stderr).
-    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-RenderedMarkdown").count() == 1
+    assert page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-RenderedHTML").count() == 1
 
 
 def test_sidebar_approves_a_draft(page: Any, lab: Lab, shots_dir: Path) -> None:
@@ -88,7 +88,6 @@ def test_sidebar_approves_a_draft(page: Any, lab: Lab, shots_dir: Path) -> None:
     cards.first.wait_for()
     assert cards.count() == 2
     assert "sales / week 1" in sidebar.locator(".jp-coassist-plan-summary").inner_text()
-    sidebar.locator(".jp-coassist-reviewer-input").fill("ana")
     card = cards.filter(has_text="a: Load sales")
     assert card.locator(".jp-coassist-draft").input_value() == "draft of Load sales"
     card.locator(".jp-coassist-approve").click()
@@ -140,3 +139,64 @@ def test_inline_completion_shows_ghost_text(page: Any, shots_dir: Path) -> None:
     page.screenshot(path=shots_dir / "04-inline-ghost-text.png")
     # Debounced and cancelled: one request per pause in typing, not one per keystroke.
     assert 1 <= len(requests) <= 3, requests
+
+
+# Each payload, if the browser ran it, would record its name in window.__pwned.
+HOSTILE_ANSWER = "\n\n".join(
+    [
+        "Here is the answer.",
+        "<img src=x onerror=\"window.__pwned = 'img'\">",
+        "<script>window.__pwned = 'script'</script>",
+        "<iframe srcdoc=\"<script>parent.__pwned = 'iframe'</script>\"></iframe>",
+        "[click me](javascript:window.__pwned='link')",
+        "<svg onload=\"window.__pwned = 'svg'\"><circle r='5'/></svg>",
+        "**still Markdown** and `code`",
+    ]
+)
+
+
+def write_hostile_notebook(lab: Lab) -> str:
+    """A kernel whose assistant answers HOSTILE_ANSWER (a scripted model installed in its session)."""
+    repo = Path(__file__).resolve().parents[2]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            f"import sys\nsys.path.insert(0, {str(repo)!r})\n%load_ext coassist\n"
+            "from coassist.notebook.session import get_session\n"
+            "from tests.scripted_model import ScriptedModel\n"
+            f"get_session(get_ipython()).model = lambda spec=None: ScriptedModel({HOSTILE_ANSWER!r})"
+        ),
+        nbformat.v4.new_code_cell("%%assist\nAnswer with anything."),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab.root / "hostile.ipynb")
+    return "hostile.ipynb"
+
+
+def test_hostile_model_output_runs_nothing_and_reads_as_text(
+    lab: Lab, browser_context: Any, shots_dir: Path
+) -> None:
+    page = browser_context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(lab.page_url(f"lab/tree/{write_hostile_notebook(lab)}"))
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        run_command(page, "notebook:run-all-cells")
+        output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
+        output.locator(".jp-RenderedHTML").wait_for(timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE)
+        page.wait_for_timeout(1_000)  # time for an onerror or onload to fire, were it there
+        shown = output.inner_text()
+        for payload in ("<img src=x onerror=", "<script>window.__pwned", "<iframe srcdoc=", "<svg onload="):
+            assert payload in shown, shown
+        assert "[click me](javascript:" in shown
+        assert output.locator("strong").inner_text() == "still Markdown"
+        rendered = output.locator(".jp-RenderedHTML")
+        assert rendered.locator("img, script, iframe, svg, a[href^='javascript']").count() == 0
+        page.get_by_text("click me").first.click()
+        page.screenshot(path=shots_dir / "05-hostile-output-inert.png")
+        assert page.evaluate("() => window.__pwned === undefined"), page.evaluate("() => window.__pwned")
+        assert dialogs == []
+    finally:
+        page.close()
