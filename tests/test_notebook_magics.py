@@ -75,7 +75,9 @@ def test_answer_streams_in_place_then_renders_markdown_with_provenance(
     partials = [u["data"]["text/plain"] for u in updates[:-1]]
     assert all(p.endswith(" ▌") for p in partials) and len(set(partials)) == len(partials)
     final = updates[-1]
-    assert final["data"]["text/markdown"] == CODE_ANSWER
+    # the answer's text as sent, and as HTML rendered from it: never as trusted text/markdown
+    assert final["data"]["text/plain"] == CODE_ANSWER and "text/markdown" not in final["data"]
+    assert final["data"]["text/html"].startswith("<p>") and "<pre><code" in final["data"]["text/html"]
     provenance = final["metadata"]["coassist"]
     assert provenance["model"] == "scripted" and provenance["format"] == "markdown"
     assert provenance["settings"] == {"max_new_tokens": 8, "temperature": 0.0, "top_p": 0.95}
@@ -119,7 +121,8 @@ def test_interrupt_keeps_the_partial_answer_and_the_kernel_usable(shell, monkeyp
         shell.run_cell_magic("assist", "-o partial", "count")
     assert shell.user_ns["partial"] == "one two three"
     final = _displays(captured)[-1]
-    assert final["data"]["text/markdown"] == "one two three\n\n*(interrupted)*"
+    assert final["data"]["text/plain"] == "one two three\n\n*(interrupted)*"
+    assert final["data"]["text/html"] == "<p>one two three</p>\n<p><em>(interrupted)</em></p>\n"
     assert final["metadata"]["coassist"]["interrupted"] is True
     assert get_session(shell).conversation.exchanges == []
     interrupted.interrupt_after = None

@@ -6,10 +6,14 @@ local Hugging Face model or an HTTP endpoint is decided once, by the model spec.
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+from coassist.errors import InvalidSetting
 
 Message = dict[str, str]
 """One chat turn: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
@@ -38,15 +42,35 @@ class GenerationSettings:
     top_p: float = 0.95
 
     def __post_init__(self) -> None:
+        # Settings arrive from magic options, traitlets, JSON and CLI flags: check type, range
+        # and finiteness here, once, so every caller gets the same message.
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, numbers.Integral):
+            raise InvalidSetting("--max-new-tokens", f"must be a whole number >= 1, got {self.max_new_tokens!r}")
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be 0 (greedy) or positive, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise InvalidSetting("--max-new-tokens", f"must be a whole number >= 1, got {self.max_new_tokens}")
+        temperature = _real("--temperature", self.temperature, "0 (greedy) or a positive number such as 0.7")
+        if temperature < 0:
+            raise InvalidSetting("--temperature", f"must be 0 (greedy) or a positive number such as 0.7, got {temperature}")
+        top_p = _real("top_p", self.top_p, "a number in (0, 1], such as 0.95")
+        if not 0 < top_p <= 1:
+            raise InvalidSetting("top_p", f"must be a number in (0, 1], such as 0.95, got {top_p}")
+        # Normalise numpy scalars and ints to plain Python numbers: they go into JSON provenance.
+        object.__setattr__(self, "max_new_tokens", int(self.max_new_tokens))
+        object.__setattr__(self, "temperature", temperature)
+        object.__setattr__(self, "top_p", top_p)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _real(option: str, value: Any, accepted: str) -> float:
+    """`value` as a finite float, or `InvalidSetting` saying what `option` accepts."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidSetting(option, f"must be {accepted}, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidSetting(option, f"must be {accepted}, got {number}")
+    return number
 
 
 class ChatModel(Protocol):

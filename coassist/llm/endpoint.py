@@ -2,10 +2,17 @@
 
 Uses only the standard library: `/chat/completions` with ``stream: true`` returns
 server-sent events, one ``data: {json}`` line per chunk, ending with ``data: [DONE]``.
+
+Nothing the server sends is trusted: redirects are refused (following one would send the
+API key to another origin and take that origin's text as the model's answer), every chunk
+is checked before use, and lines and whole answers are read with a size bound. Each
+failure is an `EndpointError` that says what was wrong and what to check.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import threading
@@ -13,28 +20,51 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urljoin
 
 from coassist.errors import EndpointError, PromptTooLong
 from coassist.llm.chat import GenerationSettings, Message, TextCallback
-from coassist.llm.spec import ModelSpec
+from coassist.llm.spec import ModelSpec, redact_url
 
 # Without the server's tokenizer we estimate: about four characters a token for English and
 # code. Used only to decide what conversation history to keep, never to truncate a prompt.
 CHARS_PER_TOKEN = 4
 
+# A chunk is a few hundred bytes and a long answer a few hundred kilobytes of them; far past
+# either, the server is broken or hostile, and buffering more would only exhaust memory.
+MAX_LINE_BYTES = 1 << 20
+MAX_STREAM_BYTES = 16 << 20
+# How much of a bad chunk or error body an error message quotes.
+SHOWN_CHARS = 200
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Turn every 3xx into an `HTTPError`, which `_http_error` explains."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, msg, headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
 
 class EndpointChatModel:
     """A `ChatModel` that streams from ``{base_url}/chat/completions``.
 
-    The API key, if the server wants one, comes from ``OPENAI_API_KEY``.
+    The API key, if the server wants one, comes from ``OPENAI_API_KEY``; a
+    ``user:password@`` in the spec's URL is sent as HTTP Basic auth instead.
     """
 
     def __init__(self, spec: ModelSpec, context_length: int = 8192, timeout: float = 120.0) -> None:
-        self.spec = spec.text
-        self.base_url = spec.location
+        self.spec = spec.text  # credentials already replaced by ***
+        self.base_url = spec.location  # no credentials: they travel only in the header
         self.model_name = spec.model or ""
         self.context_length = context_length
         self.timeout = timeout
+        self._credentials = spec.credentials
+
+    def __repr__(self) -> str:
+        return f"EndpointChatModel({self.spec!r})"
 
     def render_prompt(self, messages: list[Message]) -> str:
         return json.dumps({"model": self.model_name, "messages": messages}, indent=2, ensure_ascii=False)
@@ -69,8 +99,17 @@ class EndpointChatModel:
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "openai", "endpoint": self.base_url, "adapter": None}
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self._credentials is not None:
+            token = base64.b64encode(":".join(self._credentials).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        elif api_key := os.environ.get("OPENAI_API_KEY"):
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
     def _stream(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
-        body = {
+        body: dict[str, Any] = {
             "model": self.model_name,
             "messages": messages,
             "max_tokens": settings.max_new_tokens,
@@ -79,30 +118,125 @@ class EndpointChatModel:
         }
         if settings.temperature > 0:
             body["top_p"] = settings.top_p
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        if api_key := os.environ.get("OPENAI_API_KEY"):
-            headers["Authorization"] = f"Bearer {api_key}"
-        request = urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
+        url = f"{self.base_url}/chat/completions"
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=self._headers(), method="POST")
         try:
-            response = urllib.request.urlopen(request, timeout=self.timeout)
+            response = _OPENER.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace")[:500]
-            raise EndpointError(f"{self.base_url} answered HTTP {error.code}: {detail}") from error
-        except (urllib.error.URLError, OSError) as error:
+            with error:
+                raise self._http_error(error, url) from error
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             raise EndpointError(f"cannot reach the model endpoint {self.base_url}: {error}") from error
         with response:
-            for raw in response:
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[len("data:") :].strip()
+            if response.status != 200:
+                raise EndpointError(
+                    f"{self.base_url} answered HTTP {response.status} instead of 200 with a stream: "
+                    f"{_shown(_read_some(response))}"
+                )
+            content_type = response.headers.get("Content-Type", "")
+            if content_type and not content_type.lower().startswith("text/event-stream"):
+                raise EndpointError(
+                    f"{self.base_url} answered with {_shown(content_type)}, not a stream of server-sent "
+                    f"events: {_shown(_read_some(response))}. Check that the spec's URL is the API root, "
+                    f"such as http://host:8000/v1"
+                )
+            for data in _events(response, self.base_url):
                 if data == "[DONE]":
                     return
-                chunk = json.loads(data)
-                if "error" in chunk:
-                    raise EndpointError(f"{self.base_url} reported an error: {chunk['error']}")
-                for choice in chunk.get("choices", []):
-                    if content := choice.get("delta", {}).get("content"):
-                        yield content
+                yield from _contents(data, self.base_url)
+
+    def _http_error(self, error: urllib.error.HTTPError, url: str) -> EndpointError:
+        if 300 <= error.code < 400:
+            location = error.headers.get("Location")
+            if not location:
+                return EndpointError(f"{self.base_url} answered HTTP {error.code} (a redirect) without a Location")
+            target = _shown(redact_url(urljoin(url, location)))
+            final = target.removesuffix("/chat/completions")
+            return EndpointError(
+                f"the endpoint {self.base_url} redirected (HTTP {error.code}) to {target}; coassist does not "
+                f"follow redirects, so credentials never reach another server. Put the final URL in the spec: "
+                f"openai:{final}#{self.model_name}"
+            )
+        hint = {
+            401: " Check OPENAI_API_KEY (or the user:password in the spec's URL).",
+            403: " Check OPENAI_API_KEY (or the user:password in the spec's URL).",
+            404: f" Check that the spec's URL is the API root (such as http://host:8000/v1) and that the "
+            f"server serves a model named {self.model_name!r}.",
+        }.get(error.code, "")
+        return EndpointError(f"{self.base_url} answered HTTP {error.code}: {_shown(_read_some(error))}.{hint}")
+
+
+def _events(response: Any, where: str) -> Iterator[str]:
+    """The payloads of an SSE stream's ``data:`` lines, each line and the total read with a bound."""
+    total = 0
+    seen_data = False
+    other: list[str] = []  # non-data text, quoted if the body turns out not to be SSE at all
+    while True:
+        try:
+            raw = response.readline(MAX_LINE_BYTES + 1)
+        except (OSError, http.client.HTTPException) as error:
+            raise EndpointError(f"{where} stopped answering in the middle of the stream: {error!r}") from error
+        if not raw:
+            break
+        total += len(raw)
+        if len(raw) > MAX_LINE_BYTES:
+            raise EndpointError(f"{where} sent a line longer than {MAX_LINE_BYTES >> 20} MiB; is it an OpenAI-compatible API?")
+        if total > MAX_STREAM_BYTES:
+            raise EndpointError(
+                f"{where} sent more than {MAX_STREAM_BYTES >> 20} MiB for one answer; lower --max-new-tokens"
+            )
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line.startswith("data:"):
+            seen_data = True
+            yield line[len("data:") :].strip()
+        elif line and len(other) < 5:
+            other.append(line)
+    if not seen_data:
+        raise EndpointError(
+            f"{where} ended its answer without any server-sent events (data: lines): {_shown(' '.join(other)) or '(empty)'}"
+        )
+
+
+def _contents(data: str, where: str) -> Iterator[str]:
+    """The text pieces of one ``chat.completion.chunk``, or `EndpointError` saying what is malformed."""
+    try:
+        chunk = json.loads(data)
+    except (ValueError, RecursionError):
+        raise EndpointError(f"{where} sent a chunk that is not JSON: {_shown(data)}") from None
+    if not isinstance(chunk, dict):
+        raise EndpointError(f"{where} sent a chunk that is not a JSON object: {_shown(data)}")
+    if "error" in chunk:
+        error = chunk["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        text = message if isinstance(message, str) else json.dumps(message)
+        raise EndpointError(f"{where} reported an error in the stream: {_shown(text)}")
+    if "choices" not in chunk:
+        raise EndpointError(f"{where} sent a chunk without 'choices': {_shown(data)}")
+    choices = chunk["choices"]
+    if not isinstance(choices, list):
+        raise EndpointError(f"{where} sent a chunk whose 'choices' is not a list: {_shown(data)}")
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            raise EndpointError(f"{where} sent a choice without a 'delta' object: {_shown(data)}")
+        content = delta.get("content")
+        if content is None:  # a role-only or finish chunk
+            continue
+        if not isinstance(content, str):
+            raise EndpointError(f"{where} sent a 'content' that is not a string: {_shown(data)}")
+        if content:
+            yield content
+
+
+def _read_some(response: Any) -> str:
+    """The start of a body, for an error message; never the whole of a possibly huge one."""
+    try:
+        return response.read(4 * SHOWN_CHARS).decode("utf-8", errors="replace")
+    except (OSError, http.client.HTTPException):
+        return "(the body could not be read)"
+
+
+def _shown(text: str) -> str:
+    """`text` on one line and at most `SHOWN_CHARS` long, to quote in a one-line error."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SHOWN_CHARS else f"{flat[:SHOWN_CHARS]}… ({len(flat)} characters)"

