@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_server.auth import Authorizer, IdentityProvider, User
 from tornado.httpclient import HTTPClientError
 
-from coassist.review import DraftingConfig, draft_ai_subtasks, import_plan, open_store
+from coassist.review import (
+    DraftingConfig,
+    audit_trail,
+    draft_ai_subtasks,
+    import_plan,
+    open_store,
+    review_queue,
+    work_items,
+)
 from coassist.server.plan_summary import current_plan_summary
 from tests.test_review_support import ScriptedModel, small_plan
 
@@ -17,6 +27,21 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 NO_TOKEN = {"Authorization": ""}
 WRONG_TOKEN = {"Authorization": "token not-the-token"}
+USER_HEADER = "X-Coassist-Test-User"
+
+
+class HeaderIdentityProvider(IdentityProvider):
+    """Token authentication as usual, then the signed-in user is the one the test names in
+    `USER_HEADER` (default "ana"): Jupyter's own provider makes a new anonymous user per request."""
+
+    async def get_user(self, handler: Any) -> User | None:
+        user = super().get_user(handler)
+        if inspect.isawaitable(user):
+            user = await user
+        if user is None:
+            return None
+        name = handler.request.headers.get(USER_HEADER, "ana")
+        return User(username=name, name=name, display_name=name)
 
 
 def seed_review_db(path: Path) -> str:
@@ -36,23 +61,30 @@ def review_db(tmp_path: Path) -> str:
 @pytest.fixture
 def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
     return {
-        "ServerApp": {"jpserver_extensions": {"coassist": True}},
+        "ServerApp": {
+            "jpserver_extensions": {"coassist": True},
+            "identity_provider_class": HeaderIdentityProvider,
+        },
         "CoassistServer": {"model": str(tiny_model_dir), "db_url": review_db, "completion_max_new_tokens": 8},
     }
 
 
-async def fetch_json(jp_fetch: Any, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+async def fetch_json(
+    jp_fetch: Any, path: str, body: dict[str, Any] | None = None, user: str = "ana", **kwargs: Any
+) -> Any:
+    """`(status, JSON reply)` of a request to /coassist/`path`, signed in as `user`."""
     if body is not None:
         kwargs.update(method="POST", body=json.dumps(body))
+    kwargs["headers"] = {USER_HEADER: user, **kwargs.get("headers", {})}
     response = await jp_fetch("coassist", path, **kwargs)
     return response.code, json.loads(response.body)
 
 
 async def expect_error(
-    jp_fetch: Any, path: str, code: int, body: dict[str, Any] | None = None, **kwargs: Any
+    jp_fetch: Any, path: str, code: int, body: dict[str, Any] | None = None, user: str = "ana", **kwargs: Any
 ) -> Any:
     with pytest.raises(HTTPClientError) as caught:
-        await fetch_json(jp_fetch, path, body, **kwargs)
+        await fetch_json(jp_fetch, path, body, user, **kwargs)
     assert caught.value.code == code
     return json.loads(caught.value.response.body) if caught.value.response.body else {}
 
@@ -98,7 +130,7 @@ async def test_approve_then_conflict_for_the_second_reviewer(jp_fetch: Any) -> N
         2,
         "ana",
     )
-    conflict = await expect_error(jp_fetch, "reviews", 409, {**decision, "reviewer": "bo"})
+    conflict = await expect_error(jp_fetch, "reviews", 409, {**decision, "reviewer": "bo"}, user="bo")
     assert "already decided (approved) by 'ana'" in conflict["message"]
     assert conflict["current"] == {
         "id": draft["id"],
@@ -122,7 +154,7 @@ async def test_edit_and_reject_are_stored(jp_fetch: Any) -> None:
     _, queue = await fetch_json(jp_fetch, "reviews")
     e, a = queue["reviews"]
     _, edited = await fetch_json(
-        jp_fetch, "reviews", {"id": e["id"], "action": "edit", "reviewer": "bo", "text": "42 rows"}
+        jp_fetch, "reviews", {"id": e["id"], "action": "edit", "reviewer": "bo", "text": "42 rows"}, user="bo"
     )
     assert (edited["status"], edited["work_item_id"]) == ("edited", None)
     _, rejected = await fetch_json(
@@ -187,3 +219,67 @@ def test_plan_summary_without_a_plan(tmp_path: Path) -> None:
         "available": False,
         "message": "No plan yet: import one with coassist.review.import_plan(store, ...).",
     }
+
+
+# --- who decides: the signed-in user, and what the server's Authorizer allows ------------------------
+
+
+async def test_the_decision_is_recorded_under_the_signed_in_user(jp_fetch: Any, review_db: str) -> None:
+    """A body `reviewer` naming someone else is ignored: the decision is the signed-in user's."""
+    _, queue = await fetch_json(jp_fetch, "reviews")
+    e, a = queue["reviews"]
+    _, claimed = await fetch_json(
+        jp_fetch, "reviews", {"id": a["id"], "action": "approve", "reviewer": "ana"}, user="mallory"
+    )
+    _, unnamed = await fetch_json(jp_fetch, "reviews", {"id": e["id"], "action": "reject"}, user="bo")
+    assert (claimed["decided_by"], unnamed["decided_by"]) == ("mallory", "bo")
+    with open_store(review_db) as store:
+        assert [w.subtask for w in work_items(store, worker="bo")] == ["e"]
+        decisions = [
+            e for e in audit_trail(store, entity="draft") if e.action in ("draft.approved", "draft.rejected")
+        ]
+        assert [(e.actor, e.action) for e in decisions] == [
+            ("mallory", "draft.approved"),
+            ("bo", "draft.rejected"),
+        ]
+
+
+class ReadOnlyAuthorizer(Authorizer):
+    """Lets everyone read coassist, nobody write to it (a viewer account, say)."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return not (resource == "coassist" and action == "write")
+
+
+class TestReadOnlyUser:
+    @pytest.fixture
+    def jp_server_config(self, tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
+        return {
+            "ServerApp": {
+                "jpserver_extensions": {"coassist": True},
+                "identity_provider_class": HeaderIdentityProvider,
+                "authorizer_class": ReadOnlyAuthorizer,
+            },
+            "CoassistServer": {
+                "model": str(tiny_model_dir),
+                "db_url": review_db,
+                "completion_max_new_tokens": 8,
+            },
+        }
+
+    async def test_a_user_who_may_not_write_cannot_decide_but_can_read(
+        self, jp_fetch: Any, review_db: str
+    ) -> None:
+        with open_store(review_db) as store:
+            before = review_queue(store), audit_trail(store)
+        code, queue = await fetch_json(jp_fetch, "reviews")
+        assert code == 200 and len(queue["reviews"]) == 2
+        code, plan = await fetch_json(jp_fetch, "plan")
+        assert code == 200 and plan["available"]
+        draft = queue["reviews"][0]
+        refused = await expect_error(
+            jp_fetch, "reviews", 403, {"id": draft["id"], "version": draft["version"], "action": "approve"}
+        )
+        assert refused == {"message": "User is not authorized to write on resource: coassist."}
+        with open_store(review_db) as store:
+            assert (review_queue(store), audit_trail(store)) == before

@@ -12,32 +12,28 @@ Endpoints (all under the server's base URL):
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from coassist.llm import load_chat_model
-from coassist.review import ReviewStore, open_store
+from coassist.review import open_store
 from coassist.server.completion import CompletionService
 from coassist.server.handlers import setup_handlers
 from coassist.server.settings import CoassistServer
+from coassist.server.store_access import StoreAccess
 
 __all__ = ["CoassistServer"]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     config = CoassistServer(parent=serverapp)
-
-    # Opened on first use: a server whose users never open the sidebar never touches the database.
-    @cache
-    def store() -> ReviewStore:
-        return open_store(config.db_url or None)
-
     serverapp.web_app.settings["coassist_completions"] = CompletionService(
         config.model,
         lambda: load_chat_model(config.model, device=config.device),
         config.completion_max_new_tokens,
         config.completion_context_chars,
+        retry_after_s=config.model_retry_seconds,
     )
-    serverapp.web_app.settings["coassist_store"] = store
+    serverapp.web_app.settings["coassist_reviewer_name"] = config.reviewer_name.strip()
+    serverapp.web_app.settings["coassist_store"] = StoreAccess(lambda: open_store(config.db_url or None))
     setup_handlers(serverapp.web_app)
     serverapp.log.info("coassist server extension loaded (completion model %r)", config.model)

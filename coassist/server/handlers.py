@@ -1,62 +1,198 @@
-"""REST handlers of the server extension: JSON in, JSON out, authenticated like Jupyter's own.
+"""REST handlers of the server extension: JSON in, JSON out, authenticated and authorised like Jupyter's own.
 
-`APIHandler` refuses requests without a valid token or login cookie (403) and checks XSRF on
-cookie-authenticated writes, so the labextension's `ServerConnection` requests work and nothing
-else does.
+- **Authentication**: `APIHandler` + `@tornado.web.authenticated` refuse requests without a valid
+  token or login cookie (403) and check XSRF on cookie-authenticated writes, so the
+  labextension's `ServerConnection` requests work and nothing else does.
+- **Authorisation**: `@authorized` asks the server's Authorizer (`ServerApp.authorizer_class`)
+  about the resource ``"coassist"``: reading the queue or the plan is ``read``, a decision is
+  ``write``, a completion is ``execute`` (it runs the model). A refusal is 403.
+- **Identity**: a decision is recorded under the signed-in user's ``username`` (JupyterHub's user
+  name; a per-browser random id on a token-only single-user server, where the person running it
+  sets ``CoassistServer.reviewer_name`` to the name the plans use). Not ``name``: users may
+  change their display name through ``PATCH /api/me``. A ``reviewer`` in the body is checked
+  (a string of at most `MAX_NAME_CHARS`) and then ignored; the reply's ``decided_by`` says who
+  was recorded.
+- **Input**: bodies and queries are checked by `coassist.server.requests` before anything is read
+  or stored; a refused request is a 400 naming the field, and stores nothing.
+- **Blocking work** runs off the event loop: store calls on `StoreAccess` threads, model loading
+  and generation on the completion thread. A decision waiting for another process's SQLite write
+  lock therefore leaves Jupyter responsive; it is stored when the lock is released, or, past
+  SQLite's busy timeout (30 s), answered 503 "the review database is busy; try again".
+- **Errors**: every error reply is ``{"message": ...}`` (a 409 adds ``current``) with the status
+  that fits, never a traceback; unexpected failures are a 500 whose details go to the server log.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
+from functools import wraps
+from http.client import responses
+from typing import Any, TypeVar
 
 import tornado.web
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
+from sqlalchemy.exc import OperationalError
 
-from coassist.errors import DraftAlreadyDecided, NotInStore, ReviewConflict
+from coassist.errors import (
+    CompletionModelUnavailable,
+    DraftAlreadyDecided,
+    EndpointError,
+    InvalidRequest,
+    NotInStore,
+    PromptTooLong,
+    ReviewConflict,
+    SchemaTooNew,
+)
 from coassist.review import QueueItem, ReviewStore, decide, review_queue
 from coassist.server.completion import CompletionService
 from coassist.server.plan_summary import current_plan_summary
+from coassist.server.requests import parse_completion, parse_decision, parse_queue_query
+from coassist.server.store_access import StoreAccess
+
+T = TypeVar("T")
+
+AUTH_RESOURCE = "coassist"
+STORE_BUSY_MESSAGE = "the review database is busy; try again"
+STORE_BUSY_RETRY_S = 5
+UNEXPECTED_MESSAGE = "coassist hit an unexpected error; the Jupyter server log has the details"
 
 
-class _CoassistHandler(APIHandler):
-    """Shared plumbing: the services the extension put in the tornado settings, JSON bodies."""
+class Refusal(tornado.web.HTTPError):
+    """An error reply: `status` with ``{"message": message, **extra}`` and extra response headers."""
+
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        # "%s" keeps a message holding "%" intact through tornado's log formatting.
+        super().__init__(status, "%s", message)
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def json_text(data: Any) -> str:
+    """JSON with <, > and & escaped (as \\u003c...): names and model output stay inert text even
+    for a client or proxy that sniffs the body as HTML. The decoded values are unchanged."""
+    text = json.dumps(data, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def refusals(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """The errors a request can cause, as replies: bad input 400, unknown draft 404, store
+    unavailable 503. Anything else stays a 500 with a generic message (and a logged traceback)."""
+
+    @wraps(method)
+    async def answer(self: CoassistHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except InvalidRequest as error:
+            raise Refusal(400, str(error)) from None
+        except NotInStore as error:
+            raise Refusal(404, str(error)) from None
+        except SchemaTooNew as error:
+            raise Refusal(503, str(error)) from None
+        except OperationalError as error:
+            self.log.warning("coassist: the review database failed: %s", error.orig)
+            driver_message = str(error.orig).splitlines()[0] if str(error.orig) else "unknown error"
+            if "locked" in driver_message or "busy" in driver_message:
+                raise Refusal(503, STORE_BUSY_MESSAGE, {"Retry-After": str(STORE_BUSY_RETRY_S)}) from None
+            raise Refusal(
+                503, f"the review database is unavailable ({driver_message}); try again later"
+            ) from None
+
+    return answer
+
+
+class CoassistHandler(APIHandler):
+    """Shared plumbing: the services the extension put in the tornado settings, JSON replies."""
+
+    auth_resource = AUTH_RESOURCE
 
     @property
     def completions(self) -> CompletionService:
         return self.settings["coassist_completions"]
 
     @property
-    def store(self) -> ReviewStore:
-        return self.settings["coassist_store"]()
+    def store_access(self) -> StoreAccess:
+        return self.settings["coassist_store"]
 
-    def json_body(self) -> dict[str, Any]:
-        body = self.get_json_body()
-        if not isinstance(body, dict):
-            raise tornado.web.HTTPError(400, "the request body must be a JSON object")
-        return body
+    async def in_store(self, work: Callable[[ReviewStore], T]) -> T:
+        """`work(store)` on a store thread, so a locked database never blocks the event loop."""
+        return await self.store_access.run(work)
+
+    def signed_in_user(self) -> str:
+        """Who a decision is recorded under: `CoassistServer.reviewer_name`, else the Jupyter user."""
+        configured = self.settings.get("coassist_reviewer_name")
+        if configured:
+            return configured
+        username = getattr(self.current_user, "username", None)
+        if not isinstance(username, str) or not username.strip():
+            raise Refusal(403, "coassist cannot tell who is signed in, so it cannot record a decision")
+        return username
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(data, default=str))
+        self.finish(json_text(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as ``{"message": ...}``, never a traceback (jupyter_server's own API errors
+        carry a "traceback" field and, for anything but HTTPError, only "Unhandled error")."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, Refusal):
+            data = {"message": error.message, **error.extra}
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+        elif isinstance(error, tornado.web.HTTPError) and error.log_message:
+            try:
+                data = {"message": error.log_message % error.args if error.args else error.log_message}
+            except (TypeError, ValueError):
+                data = {"message": error.log_message}
+        elif status_code < 500:
+            data = {"message": responses.get(status_code, "the request was refused")}
+        else:
+            data = {"message": UNEXPECTED_MESSAGE}
+        self.finish(json_text(data))
 
 
-class CompleteHandler(_CoassistHandler):
-    """POST /coassist/complete ``{"prefix", "suffix", "path"}`` → ``{"text", "model", "cancelled"}``."""
+class CompleteHandler(CoassistHandler):
+    """POST /coassist/complete ``{"prefix", "suffix", "path"}`` → ``{"text", "model", "cancelled"}``.
+
+    503 while the model cannot load (remembered for `CoassistServer.model_retry_seconds`, with a
+    Retry-After header), 413 when the cell before the cursor is over the model's context, 502
+    when an endpoint model fails.
+    """
 
     _stop: threading.Event | None = None
 
     @tornado.web.authenticated
+    @authorized("execute")
+    @refusals
     async def post(self) -> None:
-        body = self.json_body()
-        prefix, suffix = body.get("prefix"), body.get("suffix", "")
-        if not isinstance(prefix, str) or not isinstance(suffix, str):
-            raise tornado.web.HTTPError(400, "'prefix' (and 'suffix', if given) must be strings")
+        request = parse_completion(self.request.body)
         self._stop = threading.Event()
-        completion = await self.completions.complete(prefix, suffix, self._stop)
+        try:
+            completion = await self.completions.complete(request.prefix, request.suffix, self._stop)
+        except CompletionModelUnavailable as error:
+            if error.__cause__ is not None:  # this request tried the load: log why, once per attempt
+                self.log.warning("coassist: %s", error, exc_info=error.__cause__)
+            retry = str(max(1, math.ceil(error.retry_after_s)))
+            raise Refusal(503, str(error), {"Retry-After": retry}) from None
+        except PromptTooLong as error:
+            raise Refusal(
+                413,
+                f"the cell before the cursor is {error.prompt_tokens} tokens and the completion may take "
+                f"{error.max_new_tokens}, but the completion model's context holds {error.context_length} "
+                f"tokens; lower CoassistServer.completion_context_chars (now "
+                f"{self.completions.context_chars} characters) for this model",
+            ) from None
+        except EndpointError as error:
+            raise Refusal(502, f"the completion endpoint failed: {error}") from None
         connection: Any = self.request.connection  # an HTTP1Connection while the request lives
         if not connection.stream.closed():
             self.reply(asdict(completion))
@@ -67,67 +203,65 @@ class CompleteHandler(_CoassistHandler):
             self._stop.set()
 
 
-class PlanHandler(_CoassistHandler):
+class PlanHandler(CoassistHandler):
     """GET /coassist/plan → the newest plan in the review store, summarised."""
 
     @tornado.web.authenticated
-    def get(self) -> None:
-        self.reply(current_plan_summary(self.store))
+    @authorized
+    @refusals
+    async def get(self) -> None:
+        self.reply(await self.in_store(current_plan_summary))
 
 
-class ReviewsHandler(_CoassistHandler):
+class ReviewsHandler(CoassistHandler):
     """GET /coassist/reviews → pending drafts; POST a decision → the decided draft, or 409."""
 
     @tornado.web.authenticated
-    def get(self) -> None:
-        status = self.get_query_argument("status", "pending")
-        if status != "pending":
-            raise tornado.web.HTTPError(400, f"only status=pending is listed, not {status!r}")
-        reviewer = self.get_query_argument("reviewer", None)
-        self.reply(
-            {"reviews": [queue_item_json(item) for item in review_queue(self.store, reviewer=reviewer)]}
+    @authorized
+    @refusals
+    async def get(self) -> None:
+        reviewer = parse_queue_query(
+            self.get_query_argument("status", "pending"), self.get_query_argument("reviewer", None)
         )
+        items = await self.in_store(lambda store: review_queue(store, reviewer=reviewer))
+        self.reply({"reviews": [queue_item_json(item) for item in items]})
 
     @tornado.web.authenticated
-    def post(self) -> None:
-        body = self.json_body()
-        try:
-            draft_id = int(body["id"])
-            action, reviewer = str(body["action"]), str(body["reviewer"])
-        except (KeyError, TypeError, ValueError):
-            raise tornado.web.HTTPError(400, "a decision needs 'id' (int), 'action' and 'reviewer'") from None
-        version = body.get("version")
-        try:
-            result = decide(
-                self.store,
-                draft_id,
+    @authorized
+    @refusals
+    async def post(self) -> None:
+        request = parse_decision(self.request.body)
+        reviewer = self.signed_in_user()
+        if request.reviewer is not None and request.reviewer.strip() != reviewer:
+            self.log.info(
+                "coassist: decision recorded as signed-in %r, not %r as the body said",
                 reviewer,
-                action,
-                edited_text=body.get("text") if action == "edit" else None,
-                expected_version=int(version) if version is not None else None,
-                note=str(body.get("note", "")),
+                request.reviewer,
+            )
+        try:
+            result = await self.in_store(
+                lambda store: decide(
+                    store,
+                    request.draft_id,
+                    reviewer,
+                    request.action,
+                    edited_text=request.text,
+                    expected_version=request.version,
+                    note=request.note,
+                )
             )
         except DraftAlreadyDecided as error:
-            self.reply(
-                {
-                    "message": str(error),
-                    "current": {
-                        "id": error.draft_id,
-                        "subtask": error.subtask,
-                        "status": error.decision,
-                        "decided_by": error.decided_by,
-                    },
-                },
-                status=409,
-            )
-            return
+            current = {
+                "id": error.draft_id,
+                "subtask": error.subtask,
+                "status": error.decision,
+                "decided_by": error.decided_by,
+            }
+            raise Refusal(409, str(error), current=current) from None
         except ReviewConflict as error:
-            self.reply({"message": str(error), "current": None}, status=409)
-            return
-        except NotInStore as error:
-            raise tornado.web.HTTPError(404, str(error)) from None
-        except ValueError as error:
-            raise tornado.web.HTTPError(400, str(error)) from None
+            raise Refusal(409, str(error), current=None) from None
+        except ValueError as error:  # decide's own checks: an edit without text, text unchanged
+            raise Refusal(400, str(error)) from None
         self.reply(
             {
                 "id": result.draft_id,

@@ -6,8 +6,10 @@ c.CoassistServer.db_url = "sqlite:///team.db"  # review queue and current plan
 
 from __future__ import annotations
 
-from traitlets import Int, Unicode
+from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
+
+from coassist.server.completion import LOAD_RETRY_SECONDS
 
 
 class CoassistServer(Configurable):
@@ -25,6 +27,18 @@ class CoassistServer(Configurable):
     ).tag(config=True)
     completion_context_chars = Int(
         2000, min=100, help="Characters before the cursor sent to the model; older code is cut off."
+    ).tag(config=True)
+    model_retry_seconds = Float(
+        LOAD_RETRY_SECONDS,
+        min=0.0,
+        help="After the completion model fails to load, answer 503 for this long before trying again "
+        "(a model directory that changes is tried at once).",
+    ).tag(config=True)
+    reviewer_name = Unicode(
+        "",
+        help="On a server that serves one person (a token-only JupyterLab), the name their review "
+        "decisions are recorded under, as the plans name them ('ana'). Empty: the signed-in Jupyter "
+        "user's username, which is right under JupyterHub and a random id on a token-only server.",
     ).tag(config=True)
     db_url = Unicode(
         "",

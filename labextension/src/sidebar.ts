@@ -16,19 +16,12 @@ export class CoassistSidebar extends Widget {
   private readonly planNode = document.createElement('section');
   private readonly queueNode = document.createElement('section');
   private readonly statusNode = document.createElement('div');
-  private readonly reviewerInput = document.createElement('input');
 
   constructor(private readonly client: ICoassistClient) {
     super();
     this.addClass('jp-coassist-sidebar');
     const header = document.createElement('h2');
     header.textContent = 'coassist';
-    const reviewer = document.createElement('label');
-    reviewer.className = 'jp-coassist-reviewer';
-    reviewer.textContent = 'Reviewer ';
-    this.reviewerInput.placeholder = 'your name';
-    this.reviewerInput.className = 'jp-coassist-reviewer-input';
-    reviewer.appendChild(this.reviewerInput);
     const refresh = document.createElement('button');
     refresh.className = 'jp-coassist-refresh jp-mod-styled';
     refresh.textContent = 'Refresh';
@@ -36,7 +29,7 @@ export class CoassistSidebar extends Widget {
     this.statusNode.className = 'jp-coassist-status';
     this.planNode.className = 'jp-coassist-plan';
     this.queueNode.className = 'jp-coassist-queue';
-    this.node.append(header, reviewer, refresh, this.statusNode, this.planNode, this.queueNode);
+    this.node.append(header, refresh, this.statusNode, this.planNode, this.queueNode);
   }
 
   /** Load when shown rather than at startup: the queue may live in a remote database. */
@@ -132,21 +125,16 @@ export class CoassistSidebar extends Widget {
     action: 'approve' | 'edit' | 'reject',
     text: string
   ): Promise<void> {
-    const reviewer = this.reviewerInput.value.trim();
-    if (!reviewer) {
-      this.say('Enter your name as reviewer first.', true);
-      this.reviewerInput.focus();
-      return;
-    }
+    // The server records the decision under the signed-in user (or its configured
+    // reviewer_name) and says whom in `decided_by`: nothing typed here can change it.
     try {
       const decided = await this.client.decide({
         id: review.id,
         version: review.version,
         action,
-        reviewer,
         text: action === 'edit' ? text : undefined
       });
-      this.say(`Draft ${decided.id} (${decided.subtask}): ${decided.status} by ${reviewer}.`, false);
+      this.say(`Draft ${decided.id} (${decided.subtask}): ${decided.status} by ${decided.decided_by}.`, false);
     } catch (error) {
       if (error instanceof ReviewConflictError) {
         this.say(`Conflict: ${error.message}`, true);

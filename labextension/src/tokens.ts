@@ -29,7 +29,6 @@ export interface IReviewDecision {
   id: number;
   version: number;
   action: 'approve' | 'edit' | 'reject';
-  reviewer: string;
   text?: string;
   note?: string;
 }
