@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -149,24 +150,68 @@ def test_drafting_with_a_real_tiny_model_records_its_description(
     assert drafts[0].rendered_prompt.endswith("<|im_start|>assistant\n")
 
 
-def test_two_drafters_at_once_never_store_two_drafts_of_a_subtask(tmp_path: Path) -> None:
-    """While this run generates, another run (its own connection) drafts and commits them all first."""
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
-    plan_id = import_plan(store, *independent_plan(3))
-    other = open_store(str(db))
+def _racing_model(other, plan_id: int, rival_reports: list):  # type: ignore[no-untyped-def]
+    """A model whose first batch starts another run (its own connection) on the same plan."""
 
     class Racing(ScriptedModel):
         def generate_batch(self, conversations, settings):  # type: ignore[no-untyped-def]
             if not self.batches:
                 rival = ScriptedModel()
                 rival.generate_batch = lambda c, s: ["rival's draft"] * len(c)  # type: ignore[method-assign]
-                draft_ai_subtasks(other, plan_id, rival, DraftingConfig(batch_size=1, progress=False))
+                rival_reports.append(
+                    draft_ai_subtasks(other, plan_id, rival, DraftingConfig(batch_size=1, progress=False))
+                )
             return super().generate_batch(conversations, settings)
 
-    report = draft_ai_subtasks(store, plan_id, Racing(), DraftingConfig(batch_size=3, progress=False))
+    return Racing()
+
+
+def test_two_drafters_at_once_never_store_two_drafts_of_a_subtask(tmp_path: Path) -> None:
+    """While this run generates, another run drafts and commits them all first: this run's lease
+    has lapsed (a run slower than its lease), so only the unique draft keeps the second out."""
+    db = tmp_path / "r.db"
+    store = open_store(str(db))
+    plan_id = import_plan(store, *independent_plan(3))
+    other = open_store(str(db))
+
+    lapsed = DraftingConfig(batch_size=3, progress=False, claim_seconds=1e-6)
+    report = draft_ai_subtasks(store, plan_id, _racing_model(other, plan_id, []), lapsed)
     assert report.drafted == ()  # every one of its drafts lost the race and was dropped
     assert [(k, t) for k, _, t in _drafts(db)] == [(k, "rival's draft") for k in ("t0", "t1", "t2")]
+
+
+def test_a_second_drafter_skips_what_the_first_claimed_and_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    store = open_store(str(db))
+    plan_id = import_plan(store, *independent_plan(3))
+    other = open_store(str(db))
+
+    rival_reports: list = []
+    report = draft_ai_subtasks(store, plan_id, _racing_model(other, plan_id, rival_reports), QUIET)
+    (rival,) = rival_reports
+    assert report.drafted == ("t0", "t1", "t2") and report.claimed_elsewhere == {}
+    assert rival.drafted == () and sorted(rival.claimed_elsewhere) == ["t0", "t1", "t2"]
+    holder = rival.claimed_elsewhere["t0"]
+    assert holder.startswith(f"{socket.gethostname()}:{os.getpid()}:") and " until " in holder
+    assert [(k, t) for k, _, t in _drafts(db)] == [(k, f"draft of Task {k[1]}") for k in ("t0", "t1", "t2")]
+    with sqlite3.connect(db) as connection:  # every claim given back
+        assert connection.execute(
+            "SELECT count(*) FROM assignments WHERE claimed_by IS NOT NULL"
+        ).fetchone() == (0,)
+
+
+def test_a_failed_batch_gives_its_claims_back(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "r.db"))
+    plan_id = import_plan(store, *independent_plan(2))
+
+    class Broken(ScriptedModel):
+        def generate_batch(self, conversations, settings):  # type: ignore[no-untyped-def]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        draft_ai_subtasks(store, plan_id, Broken(), QUIET)
+    report = draft_ai_subtasks(store, plan_id, ScriptedModel(), QUIET)
+    assert report.drafted == ("t0", "t1") and report.claimed_elsewhere == {}
 
 
 _DRAFT_SLOWLY = """

@@ -15,7 +15,7 @@ from enum import Enum
 
 from sqlalchemy import CursorResult, update
 
-from coassist.errors import DraftAlreadyDecided, NotInStore, ReviewConflict
+from coassist.errors import DraftAlreadyDecided, InvalidReviewInput, NotInStore, ReviewConflict
 from coassist.review.audit import record
 from coassist.review.schema import Draft, Review, Subtask, WorkItem, utcnow
 from coassist.review.store import ReviewStore, as_utc
@@ -76,20 +76,13 @@ def decide(
         The draft changed since `expected_version` (reload it).
     NotInStore
         No draft has this id.
-    ValueError
-        Empty reviewer, unknown decision, or `edited_text` missing for an edit / given otherwise.
+    InvalidReviewInput
+        (also a ValueError) Empty reviewer, unknown decision, `edited_text` missing or blank for
+        an edit, given for another decision, or the draft unchanged; an argument of the wrong type.
+        The message says what to pass instead.
     """
+    decision = _check_request(draft_id, reviewer, decision, edited_text, expected_version, note)
     reviewer = reviewer.strip()
-    if not reviewer:
-        raise ValueError("a decision needs the reviewer's name; pass reviewer='your name'")
-    try:
-        decision = Decision(decision)
-    except ValueError:
-        raise ValueError(f"unknown decision {decision!r}; use one of {[d.value for d in Decision]}") from None
-    if decision is Decision.EDIT and not (edited_text or "").strip():
-        raise ValueError(f"an edit of draft {draft_id} needs edited_text, the corrected result")
-    if decision is not Decision.EDIT and edited_text is not None:
-        raise ValueError(f"edited_text is only for decision='edit'; for {decision.value!r} leave it out")
 
     with store.session() as session:
         draft = session.get(Draft, draft_id)
@@ -101,7 +94,10 @@ def decide(
             raise _already_decided(draft, subtask.key)
         version = draft.version if expected_version is None else expected_version
         if decision is Decision.EDIT and edited_text == draft.text:
-            raise ValueError(f"edited_text of draft {draft_id} is the draft unchanged; approve it instead")
+            raise InvalidReviewInput(
+                f"edited_text of draft {draft_id} is the draft unchanged; approve it instead",
+                field="edited_text",
+            )
         final_text = {Decision.APPROVE: draft.text, Decision.EDIT: edited_text, Decision.REJECT: None}[
             decision
         ]
@@ -172,6 +168,56 @@ def decide(
     if changed != 1:
         raise _conflict(store, draft_id, key, version)
     return DecisionResult(draft_id, key, decision, reviewer, now, version + 1, work_item_id)
+
+
+def _check_request(
+    draft_id: object,
+    reviewer: object,
+    decision: object,
+    edited_text: object,
+    expected_version: object,
+    note: object,
+) -> Decision:
+    """The decision, once every argument is known to be usable; `InvalidReviewInput` otherwise."""
+    if isinstance(draft_id, bool) or not isinstance(draft_id, int):
+        raise InvalidReviewInput(
+            f"draft_id must be an integer, got {draft_id!r}; take it from review_queue(store)",
+            field="draft_id",
+        )
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise InvalidReviewInput(
+            "a decision needs the reviewer's name; pass reviewer='your name'", field="reviewer"
+        )
+    try:
+        chosen = Decision(decision)
+    except ValueError:
+        raise InvalidReviewInput(
+            f"unknown decision {decision!r}; use one of {[d.value for d in Decision]}", field="decision"
+        ) from None
+    if edited_text is not None and not isinstance(edited_text, str):
+        raise InvalidReviewInput(
+            f"edited_text must be text, got {type(edited_text).__name__}", field="edited_text"
+        )
+    if chosen is Decision.EDIT and not (edited_text or "").strip():
+        raise InvalidReviewInput(
+            f"an edit of draft {draft_id} needs edited_text, the corrected result (not blank)",
+            field="edited_text",
+        )
+    if chosen is not Decision.EDIT and edited_text is not None:
+        raise InvalidReviewInput(
+            f"edited_text is only for decision='edit'; for {chosen.value!r} leave it out", field="edited_text"
+        )
+    if expected_version is not None and (
+        isinstance(expected_version, bool) or not isinstance(expected_version, int)
+    ):
+        raise InvalidReviewInput(
+            f"expected_version must be the integer version the queue showed (QueueItem.version), "
+            f"got {expected_version!r}",
+            field="expected_version",
+        )
+    if not isinstance(note, str):
+        raise InvalidReviewInput(f"note must be text, got {type(note).__name__}", field="note")
+    return chosen
 
 
 def _already_decided(draft: Draft, subtask: str) -> DraftAlreadyDecided:

@@ -16,8 +16,11 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
-"""The schema this coassist writes and understands."""
+SCHEMA_VERSION = 2
+"""The schema this coassist writes and understands.
+
+2: `assignments.claimed_by` / `claimed_until` (drafting claims) and `work_items.done_by`.
+"""
 
 
 def utcnow() -> datetime:
@@ -80,7 +83,12 @@ class Worker(Base):
 
 
 class Assignment(Base):
-    """One row of the allocator's plan table: who does or reviews which subtask, and when."""
+    """One row of the allocator's plan table: who does or reviews which subtask, and when.
+
+    An AI worker's ``do`` row is also the drafting claim: a drafting run sets `claimed_by` (its
+    own id) and `claimed_until` (the lease) with one conditional UPDATE before generating, so
+    two runs never generate the same subtask, and a crashed run's claims lapse.
+    """
 
     __tablename__ = "assignments"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +98,8 @@ class Assignment(Base):
     role: Mapped[str] = mapped_column(String(10))
     start_hour: Mapped[float] = mapped_column(Float)
     end_hour: Mapped[float] = mapped_column(Float)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Draft(Base):
@@ -149,6 +159,8 @@ class WorkItem(Base):
     output: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    done_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """Who submitted the output (`worker`, or whoever submitted on their behalf)."""
 
 
 class AuditEvent(Base):

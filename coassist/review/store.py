@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,7 +48,7 @@ class ReviewStore:
     --------
     >>> store = open_store("sqlite://")  # in memory, for a quick look
     >>> store.schema_version
-    1
+    2
     >>> store.close()
     """
 
@@ -145,7 +145,31 @@ def _create_or_check_schema(engine: Engine) -> None:
                 f"version {info}, but this coassist understands only up to version {SCHEMA_VERSION}. "
                 f"Upgrade coassist (pip install -U coassist), or point COASSIST_DB at another database."
             )
+        if info is not None and info < SCHEMA_VERSION:
+            _upgrade(connection, info)
         Base.metadata.create_all(connection)
         if info is None:
             connection.execute(insert(SchemaInfo).values(id=1, version=SCHEMA_VERSION))
         connection.commit()
+
+
+_ADDED_COLUMNS = {
+    2: {"assignments": ("claimed_by", "claimed_until"), "work_items": ("done_by",)},
+}
+"""Columns each schema version added to existing tables (new tables need no step: create_all)."""
+
+
+def _upgrade(connection: Connection, found: int) -> None:
+    """Bring a database written by an older coassist up to `SCHEMA_VERSION`, in the caller's
+    transaction, so a crash upgrades all of it or none. Only nullable columns have been added so
+    far, which ``ALTER TABLE ... ADD COLUMN`` does in place on SQLite and PostgreSQL alike."""
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for table, columns in _ADDED_COLUMNS.get(version, {}).items():
+            present = {column["name"] for column in inspect(connection).get_columns(table)}
+            for name in columns:
+                if name in present:
+                    continue
+                column = Base.metadata.tables[table].c[name]
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    connection.execute(update(SchemaInfo).values(version=SCHEMA_VERSION))

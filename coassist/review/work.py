@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
-from coassist.errors import NotInStore
+from coassist.errors import InvalidReviewInput, NotInStore, WorkAlreadySubmitted
 from coassist.review.audit import current_user, record
 from coassist.review.schema import Subtask, WorkItem, utcnow
 from coassist.review.store import ReviewStore, as_utc
@@ -72,23 +72,63 @@ def work_items(
 def submit_work(store: ReviewStore, item_id: int, output: str, actor: str | None = None) -> None:
     """Mark a work item done with its result, which later subtasks' drafts will build on.
 
+    The submission is one conditional ``UPDATE ... WHERE id = ? AND status = 'open'``, the first
+    statement of its transaction, so of two submissions of one item (two tabs, two people)
+    exactly one is stored and the other is told who came first.
+
     Raises
     ------
+    WorkAlreadySubmitted
+        The item was already submitted (a `ReviewConflict` naming who and when); the first
+        output is kept and nothing of this call is stored.
     NotInStore
         No work item has this id.
-    ValueError
-        The output is empty, or the item is already done (its output is kept, not replaced).
+    InvalidReviewInput
+        The output is empty or not text, or the id is not an integer.
     """
     actor = actor or current_user()
-    if not output.strip():
-        raise ValueError(f"the output for work item {item_id} is empty; submit the subtask's result text")
+    if isinstance(item_id, bool) or not isinstance(item_id, int):
+        raise InvalidReviewInput(
+            f"work item id must be an integer, got {item_id!r}; take it from work_items(store, worker=...)",
+            field="item_id",
+        )
+    if not isinstance(output, str) or not output.strip():
+        what = "empty" if isinstance(output, str) else f"a {type(output).__name__}, not text"
+        raise InvalidReviewInput(
+            f"the output for work item {item_id} is {what}; submit the subtask's result as text",
+            field="output",
+        )
+    now = utcnow()
     with store.session() as session:
-        item = session.get(WorkItem, item_id)
-        if item is None:
-            raise NotInStore("work item", item_id, "List them with work_items(store, worker=...).")
-        if item.status == "done":
-            raise ValueError(
-                f"work item {item_id} was already submitted by {item.worker!r} at {as_utc(item.done_at)}"
+        # The write comes first in its transaction (as in `decide`), so a concurrent submission
+        # waits for this one's lock and then matches no row.
+        statement = (
+            update(WorkItem)
+            .where(WorkItem.id == item_id, WorkItem.status == "open")
+            .values(status="done", output=output, done_at=now, done_by=actor)
+            .execution_options(synchronize_session=False)
+        )
+        result = session.execute(statement)
+        assert isinstance(result, CursorResult)  # an UPDATE's result carries its row count
+        if result.rowcount == 1:
+            item = session.get(WorkItem, item_id)
+            assert item is not None  # just updated
+            record(
+                session, actor, "work.submitted", "work_item", item_id, worker=item.worker, chars=len(output)
             )
-        item.status, item.output, item.done_at = "done", output, utcnow()
-        record(session, actor, "work.submitted", "work_item", item.id, worker=item.worker, chars=len(output))
+            return
+    raise _not_open(store, item_id)
+
+
+def _not_open(store: ReviewStore, item_id: int) -> NotInStore | WorkAlreadySubmitted:
+    """Why a submission matched no open item: there is no such item, or it was already submitted."""
+    with store.session() as session:
+        found = session.execute(
+            select(WorkItem, Subtask.key)
+            .join(Subtask, WorkItem.subtask_id == Subtask.id)
+            .where(WorkItem.id == item_id)
+        ).one_or_none()
+    if found is None:
+        return NotInStore("work item", item_id, "List them with work_items(store, worker=...).")
+    item, key = found
+    return WorkAlreadySubmitted(item_id, key, item.done_by or item.worker, as_utc(item.done_at))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,29 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     Raises
     ------
     InvalidTrainingData
-        The file is missing or empty, a line is blank or not JSON, or a line is not an object.
+        The file is missing, empty or not UTF-8 text, a line is blank or not JSON, or a line is
+        not an object.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InvalidTrainingData(
+            f"{path} is a directory, not a training file; pass the path of a .jsonl file", str(path)
+        )
     if not path.is_file():
         raise InvalidTrainingData(f"no training file at {path}; pass the path of a .jsonl file", str(path))
-    lines = path.read_text(encoding="utf-8").rstrip().splitlines()
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)  # a Windows editor's mark, not content
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad_line = data[: error.start].count(b"\n") + 1
+        raise InvalidTrainingData(
+            f"{path} line {bad_line} is not UTF-8 text (byte {data[error.start]:#04x}); save the file as UTF-8 JSONL",
+            str(path),
+            bad_line,
+        ) from None
+    # Only "\n" ends a record: splitlines() would also split at U+2028 or \x0c, which JSON
+    # strings may hold raw.
+    lines = [line.removesuffix("\r") for line in text.rstrip().split("\n")] if text.strip() else []
     if not lines:
         raise InvalidTrainingData(f"{path} is empty; it needs one JSON object per line", str(path))
     records = []

@@ -8,6 +8,7 @@ crash while saving never leaves a half-written checkpoint that `latest_checkpoin
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from coassist.atomic_dir import atomic_directory
 
 STATE_FILE = "trainer_state.pt"
+_CHECKPOINT_NAME = re.compile(r"step-(\d+)")
 
 
 @dataclass
@@ -62,12 +64,20 @@ def save_checkpoint(
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
+    """Complete checkpoints, oldest first.
+
+    Only ``step-<digits>`` directories holding a trainer state count: anything else someone put
+    in the folder (``step-old/``, a copy, a file) is ignored rather than guessed at.
+    """
     root = checkpoint_root(output_dir)
     if not root.is_dir():
         return []
-    found = [path for path in root.glob("step-*") if (path / STATE_FILE).is_file()]
-    return sorted(found, key=lambda path: int(path.name.removeprefix("step-")))
+    found = []
+    for path in root.iterdir():
+        name = _CHECKPOINT_NAME.fullmatch(path.name)
+        if name and (path / STATE_FILE).is_file():
+            found.append((int(name.group(1)), path))
+    return [path for _, path in sorted(found)]
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

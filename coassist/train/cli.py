@@ -1,11 +1,26 @@
-"""`coassist finetune` and `coassist train-router`: the training layer's subcommands."""
+"""`coassist finetune` and `coassist train-router`: the training layer's subcommands.
+
+Exit status: 0 when trained; 1 for bad input (an option out of range, a malformed data file, an
+--out that cannot be used), with a one-line message on stderr that names the option, file or
+line, and no traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from coassist.errors import CoassistError
+
+_FINETUNE_FLAGS = {
+    "train_file": "--data",
+    "output_dir": "--out",
+    "eval_file": "--eval-data",
+    "learning_rate": "--lr",
+}
+_ROUTER_FLAGS = {"labels": "--labels", "output_dir": "--out", "learning_rate": "--lr"}
+"""Config fields whose flag is not ``--`` + the field name with dashes."""
 
 
 def add_train_commands(subparsers: Any) -> None:
@@ -45,6 +60,11 @@ def add_train_commands(subparsers: Any) -> None:
     finetune.add_argument("--checkpoint-every", type=int, default=lora_defaults.checkpoint_every)
     finetune.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
+    )
+    finetune.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh in an --out that holds an earlier run (its adapter is replaced when the new one is done)",
     )
     finetune.add_argument("--device", default=lora_defaults.device)
     finetune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -95,13 +115,13 @@ def _run_finetune(args: argparse.Namespace) -> int:
             seed=args.seed,
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
+            overwrite=args.overwrite,
             device=args.device,
             progress=not args.no_progress,
         )
         result = finetune_lora(config)
-    except (CoassistError, ValueError) as error:
-        print(f"coassist finetune: {error}")
-        return 2
+    except (CoassistError, ValueError, OSError) as error:
+        return _refuse("finetune", error, _FINETUNE_FLAGS)
     print(f"held-out loss before: {result.eval_loss_before:.4f}")
     print(f"held-out loss after:  {result.eval_loss_after:.4f}")
     print(f"steps: {result.steps}, tokens/s: {result.tokens_per_second:.0f}")
@@ -128,14 +148,34 @@ def _run_train_router(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
         result = train_router(config)
-    except (CoassistError, ValueError, FileNotFoundError) as error:
-        print(f"coassist train-router: {error}")
-        return 2
+    except (CoassistError, ValueError, OSError) as error:
+        return _refuse("train-router", error, _ROUTER_FLAGS)
     print(result.message)
     if result.metrics is not None:
         print(_reliability_table(result.metrics))
     print(f"router: {args.out}")
     return 0
+
+
+def _refuse(command: str, error: Exception, flags: dict[str, str]) -> int:
+    """Print why the input was refused, naming the option as typed (``--lr``, not
+    ``learning_rate``), on stderr; return the exit status for bad input.
+
+    Also catches ValueError and OSError from the libraries underneath (peft naming a layer the
+    model lacks, a permission error on --out): for a command line they are input to fix too.
+    """
+    message = str(error)
+    field = getattr(error, "field", None) or getattr(error, "option", None)
+    if isinstance(field, str):
+        flag = flags.get(field, "--" + field.replace("_", "-"))
+        for separator in (" ", ": "):
+            if message.startswith(field + separator):
+                message = flag + separator + message[len(field) + len(separator) :]
+                break
+        else:
+            message = f"{flag}: {message}"
+    print(f"coassist {command}: {message}", file=sys.stderr)
+    return 1
 
 
 def _reliability_table(metrics: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -22,13 +23,17 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from coassist.errors import NotEnoughData
+from coassist.atomic_dir import atomic_directory
+from coassist.errors import InvalidTrainingConfig, NotEnoughData, OutputDirInUse
+from coassist.llm.device import resolve_device
 from coassist.llm.loading import load_model_and_tokenizer
 from coassist.llm.spec import ModelSpec
+from coassist.train import _checks as checks
 from coassist.train.checkpoints import (
     TrainerState,
     capture_rng,
-    latest_checkpoint,
+    checkpoint_root,
+    list_checkpoints,
     load_checkpoint,
     restore_rng,
     save_checkpoint,
@@ -60,7 +65,7 @@ class LoraTrainingConfig:
     >>> LoraTrainingConfig(train_file="train.jsonl", output_dir="adapter", eval_fraction=1.5)
     Traceback (most recent call last):
     ...
-    ValueError: eval_fraction must be in (0, 1), got 1.5
+    coassist.errors.InvalidTrainingConfig: eval_fraction must be in (0, 1), got 1.5
     """
 
     train_file: str | Path
@@ -106,49 +111,75 @@ class LoraTrainingConfig:
     keep_checkpoints: int = 2
     """How many of the newest checkpoints to keep on disk."""
     resume: bool = False
-    """Continue from the newest checkpoint in `output_dir` when there is one."""
+    """Continue from the newest checkpoint in `output_dir`. Without it (or `overwrite`), an
+    `output_dir` that already holds an adapter or checkpoints is refused, never reused."""
+    overwrite: bool = False
+    """Start afresh in an `output_dir` that holds an earlier run: its checkpoints are deleted
+    at the start, its adapter is replaced only once the new one is complete."""
     device: str = "auto"
     """``auto`` (CUDA when visible, else CPU), ``cpu`` or ``cuda[:N]``."""
     progress: bool = True
     """Show a tqdm progress bar."""
 
     def __post_init__(self) -> None:
+        """Normalise paths, and check every field (`InvalidTrainingConfig` names the one at fault)."""
         self.train_file = Path(self.train_file)
         self.output_dir = Path(self.output_dir)
         self.eval_file = Path(self.eval_file) if self.eval_file is not None else None
+        if isinstance(self.target_modules, str):  # "q_proj" would otherwise become ("q", "_", ...)
+            self.target_modules = (self.target_modules,)
         self.target_modules = tuple(self.target_modules)
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1 (or None to use epochs), got {self.max_steps}")
-        positive = {
-            "epochs": self.epochs,
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "grad_accumulation": self.grad_accumulation,
-            "r": self.r,
-            "alpha": self.alpha,
-            "max_length": self.max_length,
-            "keep_checkpoints": self.keep_checkpoints,
-        }
-        for name, value in positive.items():
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}")
-        non_negative = {
-            "warmup_steps": self.warmup_steps,
-            "weight_decay": self.weight_decay,
-            "max_grad_norm": self.max_grad_norm,
-            "checkpoint_every": self.checkpoint_every,
-        }
-        for name, value in non_negative.items():
-            if value < 0:
-                raise ValueError(f"{name} must be zero or more, got {value}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not self.target_modules:
-            raise ValueError(
-                "target_modules is empty; name the linear layers to adapt, e.g. ('q_proj', 'v_proj')"
+        checks.output_dir("output_dir", self.output_dir)
+        if not isinstance(self.base, str) or not self.base.strip():
+            raise InvalidTrainingConfig(
+                f"base must be a model spec such as 'smollm2', got {self.base!r}", "base"
             )
+        checks.fraction("eval_fraction", self.eval_fraction)
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1
+        ):
+            raise InvalidTrainingConfig(
+                f"max_steps must be at least 1 (or None to use epochs), got {self.max_steps!r}", "max_steps"
+            )
+        for name in (
+            "epochs",
+            "batch_size",
+            "grad_accumulation",
+            "r",
+            "alpha",
+            "max_length",
+            "keep_checkpoints",
+        ):
+            checks.whole(name, getattr(self, name), minimum=1)
+        for name in ("warmup_steps", "checkpoint_every", "seed"):
+            checks.whole(name, getattr(self, name), minimum=0)
+        checks.positive_number("learning_rate", self.learning_rate)
+        checks.non_negative_number("weight_decay", self.weight_decay)
+        checks.non_negative_number("max_grad_norm", self.max_grad_norm)
+        checks.fraction("dropout", self.dropout, zero_allowed=True)
+        if self.max_steps is not None and self.warmup_steps >= self.max_steps > 1:
+            raise InvalidTrainingConfig(
+                f"warmup_steps ({self.warmup_steps}) must be below max_steps ({self.max_steps}), "
+                "or the learning rate never reaches its peak",
+                "warmup_steps",
+            )
+        if not self.target_modules:
+            raise InvalidTrainingConfig(
+                "target_modules is empty; name the linear layers to adapt, e.g. ('q_proj', 'v_proj')",
+                "target_modules",
+            )
+        if not all(isinstance(name, str) and name.strip() for name in self.target_modules):
+            raise InvalidTrainingConfig(
+                f"target_modules must be layer names such as 'q_proj', got {list(self.target_modules)!r}",
+                "target_modules",
+            )
+        if self.resume and self.overwrite:
+            raise InvalidTrainingConfig(
+                "overwrite and resume exclude each other: resume continues the earlier run in "
+                "output_dir, overwrite discards it; pass one",
+                "overwrite",
+            )
+        resolve_device(self.device)  # an unknown device or a missing GPU fails here, not after loading
 
 
 @dataclass(frozen=True)
@@ -212,6 +243,9 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
 
     Raises
     ------
+    OutputDirInUse
+        `output_dir` holds an earlier run (adapter or checkpoints) and neither `resume` nor
+        `overwrite` is set, or it holds files coassist did not write. Nothing is changed.
     InvalidTrainingData
         A malformed line in the training or held-out file (the message names it).
     NotEnoughData
@@ -219,12 +253,19 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     UnknownModelSpec, ModelPackageMissing
         The base spec cannot be loaded.
 
+    Notes
+    -----
+    The adapter is written under a staging name beside `output_dir` and renamed into place
+    when complete (`coassist.atomic_dir`): an interrupted run leaves the earlier adapter, if
+    any, whole, and never half of a new one.
+
     Examples
     --------
     >>> result = finetune_lora(LoraTrainingConfig("examples/data/sft_example.jsonl", "adapter",
     ...                                           max_steps=20))  # doctest: +SKIP
     >>> load_chat_model(str(result.adapter_dir))  # doctest: +SKIP
     """
+    checkpoint = _earlier_run(config)  # refuses a used output_dir before anything is written
     train_chats, eval_chats = _split(config)  # before loading the model: bad data fails fast
     random.seed(config.seed)
     torch.manual_seed(config.seed)  # LoRA's A matrices are initialised from this
@@ -235,6 +276,8 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
 
     train = _tokenize_all(tokenizer, train_chats, config.max_length, "training")
     held_out = _tokenize_all(tokenizer, eval_chats, config.max_length, "held-out")
+    if config.overwrite:  # only now that the run can start: the earlier run's checkpoints go
+        shutil.rmtree(checkpoint_root(config.output_dir), ignore_errors=True)
 
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
@@ -250,7 +293,6 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
         total_steps = math.ceil(total_micro / config.grad_accumulation)
 
     start_step, resumed_from, loss_before = 0, None, None
-    checkpoint = latest_checkpoint(config.output_dir) if config.resume else None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, model, optimizer)
         restore_rng(state)
@@ -444,11 +486,67 @@ def _tokenize_all(
     return kept
 
 
-def _save_adapter(model: Any, tokenizer: Any, config: LoraTrainingConfig, result: LoraResult) -> None:
-    """The adapter in PEFT format, the tokenizer beside it, and a summary for provenance."""
+_OURS = ("adapter_config.json", SUMMARY_FILE, "checkpoints")
+"""Entries that mark a directory as an earlier run's output (the adapter, or its checkpoints)."""
+
+
+def _earlier_run(config: LoraTrainingConfig) -> Path | None:
+    """The checkpoint to resume from, after checking that `output_dir` may be written.
+
+    Only `resume` continues an earlier run; without it an earlier adapter or checkpoint is
+    refused (a new run silently continuing an old one trains on stale state). A directory
+    with files coassist did not write is always refused: the finished adapter replaces the
+    whole directory (only its ``checkpoints`` are carried over).
+    """
     output = Path(config.output_dir)
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
+    checks.output_dir("output_dir", output)
+    entries = sorted(path.name for path in output.iterdir()) if output.is_dir() else []
+    if not entries:
+        return None
+    if not any(name in _OURS for name in entries):
+        raise OutputDirInUse(
+            f"output_dir {output} already holds files coassist did not write ({', '.join(entries[:5])}"
+            f"{', ...' if len(entries) > 5 else ''}), and the adapter would replace the whole directory; "
+            "pass an empty or new --out (output_dir)",
+            str(output),
+        )
+    checkpoints = list_checkpoints(output)
+    adapter = (output / "adapter_config.json").is_file()
+    held = " and ".join(
+        [
+            *(["a trained adapter"] if adapter else []),
+            *([f"checkpoints (newest: {checkpoints[-1].name})"] if checkpoints else []),
+        ]
+    )
+    if config.resume:
+        if checkpoints:
+            return checkpoints[-1]
+        if adapter:
+            raise OutputDirInUse(
+                f"output_dir {output} holds a finished adapter but no checkpoint to resume from; pass "
+                "--overwrite (overwrite=True) to train a new one in its place, or a new --out",
+                str(output),
+            )
+        return None
+    if held and not config.overwrite:
+        raise OutputDirInUse(
+            f"output_dir {output} already holds {held} from an earlier run; pass --resume (resume=True) "
+            "to continue it, a new --out (output_dir), or --overwrite (overwrite=True) to replace it",
+            str(output),
+        )
+    return None
+
+
+def _save_adapter(model: Any, tokenizer: Any, config: LoraTrainingConfig, result: LoraResult) -> None:
+    """The adapter in PEFT format, the tokenizer beside it, and a summary for provenance, all
+    renamed into place at once (the run's checkpoints are carried over)."""
+    with atomic_directory(Path(config.output_dir), keep=("checkpoints",)) as output:
+        model.save_pretrained(output)
+        tokenizer.save_pretrained(output)
+        _write_summary(output, config, result)
+
+
+def _write_summary(output: Path, config: LoraTrainingConfig, result: LoraResult) -> None:
     summary = {
         "base": result.base,
         "eval_loss_before": result.eval_loss_before,

