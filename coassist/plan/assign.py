@@ -23,10 +23,9 @@ import pandas as pd
 
 from coassist.errors import InfeasiblePlan
 from coassist.plan.formulation import Formulation, Solution, build
-from coassist.plan.io import TableSource, load_tasks, load_workers
-from coassist.plan.model import AllocateOptions, PassRouter, Plan, Subtask, Worker
+from coassist.plan.io import TableSource, as_subtasks, as_workers
+from coassist.plan.model import AllocateOptions, PassRouter, Plan, PlanStatus, Subtask, Worker
 from coassist.plan.schedule import schedule
-from coassist.plan.validate import check_subtasks, check_workers
 
 _SMALL_MODEL = 5_000  # variables; beyond this the warm-started MILP rarely beats the search
 
@@ -80,14 +79,6 @@ def _gap(cost: float, bound: float) -> float:
     return max(0.0, (cost - bound) / max(abs(cost), 1e-9))
 
 
-def _validated(items: TableSource | Sequence[Subtask] | Sequence[Worker], loader, kind: type, check) -> list:
-    """Objects are checked here; tables are read and checked once, by their loader."""
-    if isinstance(items, (list, tuple)) and all(isinstance(x, kind) for x in items):
-        check(items)
-        return list(items)
-    return loader(items)
-
-
 def allocate(
     tasks: TableSource | Sequence[Subtask],
     workers: TableSource | Sequence[Worker],
@@ -116,8 +107,8 @@ def allocate(
     opts = options or AllocateOptions()
     started = time.perf_counter()
     deadline = started + opts.time_limit
-    subtasks = _validated(tasks, load_tasks, Subtask, check_subtasks)
-    team = _validated(workers, load_workers, Worker, check_workers)
+    subtasks = as_subtasks(tasks)
+    team = as_workers(workers)
     form = build(subtasks, team, p_pass)
     covered = np.zeros(form.n_tasks, bool)
     covered[form.col_task[~form.col_review]] = True
@@ -184,7 +175,7 @@ def _plan(form: Formulation, sol: Solution, opts: AllocateOptions, method: str, 
         )
     total = float(cost.sum())
     gap = _gap(total, sol.bound)
-    status = "relaxed" if opts.relax else ("optimal" if gap <= opts.gap + 1e-12 else "feasible")
+    status: PlanStatus = "relaxed" if opts.relax else ("optimal" if gap <= opts.gap + 1e-12 else "feasible")
     return Plan(
         assignments=assignments,
         utilisation=utilisation,

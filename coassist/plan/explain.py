@@ -19,7 +19,7 @@ import pandas as pd
 
 from coassist.plan.formulation import Formulation, build
 from coassist.plan.highs import new_highs, to_highs_lp
-from coassist.plan.model import AI, ANY_SKILL, HUMAN, PassRouter, Subtask, Worker
+from coassist.plan.model import AI, HUMAN, PassRouter, Subtask, Worker, can_do
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +49,7 @@ def _unassignable(form: Formulation) -> pd.DataFrame:
     for i in np.flatnonzero(~covered):
         s = form.subtasks[i]
         if s.ai_capable and any(
-            w.kind == AI and (ANY_SKILL in w.skills or s.skill in w.skills) for w in form.workers
+            w.kind == AI and can_do(w, s.skill) for w in form.workers
         ):
             reason = f"no person has skill {s.skill!r}, so nobody can do it or review the AI's draft"
         elif s.ai_capable or not humans:
@@ -74,7 +74,7 @@ def _skill_hours(form: Formulation) -> pd.DataFrame:
         available = sum(
             w.capacity_hours
             for w in form.workers
-            if w.kind == HUMAN and (ANY_SKILL in w.skills or skill in w.skills)
+            if w.kind == HUMAN and can_do(w, skill)
         )
         rows.append(
             {

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coassist.errors import InvalidTaskTable
-from coassist.plan.model import AI, ANY_SKILL, HUMAN, PassRouter, Subtask, Worker
+from coassist.plan.model import AI, HUMAN, PassRouter, Subtask, Worker, can_do
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,12 +118,14 @@ def resolve_p_pass(subtasks: Sequence[Subtask], router: PassRouter | None) -> np
 
 
 def eligibility(subtasks: Sequence[Subtask], workers: Sequence[Worker]) -> np.ndarray:
-    """(m, n) bool: worker w has the skill of subtask i (ignoring whether the AI can do it)."""
+    """(m, n) bool: worker w has the skill of subtask i (ignoring whether the AI can do it).
+
+    `can_do` is the rule; it is applied once per (worker, distinct skill), not per subtask,
+    since a team has a handful of skills and a plan up to millions of (worker, subtask) pairs.
+    """
     skills = np.array([s.skill for s in subtasks], dtype=object)
-    rows = [
-        np.ones(len(subtasks), bool) if ANY_SKILL in w.skills else np.isin(skills, list(w.skills))
-        for w in workers
-    ]
+    distinct = sorted(set(skills.tolist()))
+    rows = [np.isin(skills, [skill for skill in distinct if can_do(w, skill)]) for w in workers]
     return np.array(rows, dtype=bool).reshape(len(workers), len(subtasks))
 
 

@@ -14,13 +14,13 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeGuard, TypeVar, cast
 
 import pandas as pd
 import yaml
 
 from coassist.errors import InvalidTaskTable
-from coassist.plan.model import Plan, Subtask, Worker
+from coassist.plan.model import Plan, Subtask, Worker, WorkerKind
 from coassist.plan.validate import check_subtasks, check_workers
 
 TableSource: TypeAlias = "str | Path | pd.DataFrame | Sequence[Mapping[str, Any]]"
@@ -33,6 +33,8 @@ TASK_REQUIRED = ("id", "skill", "human_hours")
 WORKER_COLUMNS = ("id", "kind", "skills", "capacity_hours", "cost_per_hour")
 WORKER_REQUIRED = WORKER_COLUMNS
 PLAN_COLUMNS = ("subtask", "worker", "role", "start", "end", "share", "hours", "cost")
+
+T = TypeVar("T")
 
 Record: TypeAlias = "tuple[str, dict[str, Any]]"
 """A row as (where it came from, for messages: "tasks.csv line 4"; its fields by column)."""
@@ -219,7 +221,8 @@ def _worker(where: str, rec: Mapping[str, Any]) -> Worker:
     skills = _ids(rec.get("skills")) if "skills" in rec else ("*",)
     return Worker(
         id=_text(rec.get("id")),
-        kind=_text(rec.get("kind")).lower(),
+        # `check_workers` refuses any other kind, naming the row, before a Worker is used.
+        kind=cast(WorkerKind, _text(rec.get("kind")).lower()),
         skills=skills,
         capacity_hours=_number(rec.get("capacity_hours"), where, rec, "capacity_hours", 0.0) or 0.0,
         cost_per_hour=_number(rec.get("cost_per_hour"), where, rec, "cost_per_hour", 0.0) or 0.0,
@@ -262,6 +265,34 @@ def load_workers(source: TableSource, required: Sequence[str] = WORKER_REQUIRED)
     workers = [_worker(where, rec) for where, rec in records]
     check_workers(workers, where=[where for where, _ in records])
     return workers
+
+
+def as_subtasks(source: TableSource | Sequence[Subtask]) -> list[Subtask]:
+    """Subtasks given as `Subtask` objects (checked) or as any table `load_tasks` reads.
+
+    The one place that tells objects from tables, so `allocate` and the board accept the same
+    inputs and check them once.
+
+    >>> [t.id for t in as_subtasks([Subtask("a", "sql", 2)])]
+    ['a']
+    """
+    if _all_of(source, Subtask):
+        check_subtasks(source)
+        return list(source)
+    return load_tasks(source)  # type: ignore[arg-type]  # not objects, so a table
+
+
+def as_workers(source: TableSource | Sequence[Worker]) -> list[Worker]:
+    """Workers given as `Worker` objects (checked) or as any table `load_workers` reads."""
+    if _all_of(source, Worker):
+        check_workers(source)
+        return list(source)
+    return load_workers(source)  # type: ignore[arg-type]  # not objects, so a table
+
+
+def _all_of(source: object, kind: type[T]) -> TypeGuard[Sequence[T]]:
+    """A list or tuple of `kind` objects (an empty one too: its checker then says what is missing)."""
+    return isinstance(source, (list, tuple)) and all(isinstance(item, kind) for item in source)
 
 
 def write_plan_csv(plan: Plan, path: str | Path) -> Path:

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import pandas as pd
 
 from coassist.errors import InvalidOption
 
-HUMAN = "human"
-AI = "ai"
-KINDS = (HUMAN, AI)
+WorkerKind = Literal["human", "ai"]
+HUMAN: WorkerKind = "human"
+AI: WorkerKind = "ai"
+KINDS: tuple[WorkerKind, ...] = get_args(WorkerKind)
+
+SolveMethod = Literal["auto", "exact", "repair"]
+SolverName = Literal["auto", "highs", "cbc"]
+PlanStatus = Literal["optimal", "feasible", "relaxed"]
 ANY_SKILL = "*"
 
 
@@ -56,7 +62,7 @@ class Worker:
     """A person (hours) or an AI worker (GPU-hours) who can take subtasks."""
 
     id: str
-    kind: str
+    kind: WorkerKind
     """`"human"` or `"ai"`."""
     skills: tuple[str, ...] = (ANY_SKILL,)
     """Skills this worker covers; `"*"` covers every skill."""
@@ -96,10 +102,10 @@ class AllocateOptions:
     """Wall-clock seconds for the whole solve; the best plan found by then is returned."""
     relax: bool = False
     """Solve the LP relaxation (fractional shares) and report shadow prices."""
-    method: str = "auto"
+    method: SolveMethod = "auto"
     """`"auto"` (LP, repair, then MILP warm-started while the gap is open), `"exact"`
     (MILP only) or `"repair"` (LP relaxation plus repair only)."""
-    solver: str = "auto"
+    solver: SolverName = "auto"
     """`"highs"` (arrays passed to highspy), `"cbc"` (PuLP + CBC) or `"auto"` (HiGHS when
     importable)."""
 
@@ -110,10 +116,12 @@ class AllocateOptions:
             raise InvalidOption(
                 "time_limit", f"must be seconds in (0, {MAX_TIME_LIMIT:g}], got {self.time_limit}"
             )
-        if self.method not in ("auto", "exact", "repair"):
-            raise InvalidOption("method", f"must be 'auto', 'exact' or 'repair', got {self.method!r}")
-        if self.solver not in ("auto", "highs", "cbc"):
-            raise InvalidOption("solver", f"must be 'auto', 'highs' or 'cbc', got {self.solver!r}")
+        for option, value, allowed in (
+            ("method", self.method, get_args(SolveMethod)),
+            ("solver", self.solver, get_args(SolverName)),
+        ):
+            if value not in allowed:
+                raise InvalidOption(option, f"must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,7 +142,7 @@ class Plan:
     """A proven lower bound on the cost of any plan (LP relaxation or MILP dual bound)."""
     gap: float
     """(cost - bound) / cost: how far from optimal this plan can at most be."""
-    status: str
+    status: PlanStatus
     """`optimal` (gap within the requested gap), `feasible` (time ran out first) or
     `relaxed` (LP relaxation: fractional shares)."""
     method: str

@@ -88,7 +88,9 @@ def list_schedule(
 
     A piece is ready when its subtask's dependencies are done (a review: when the subtask's AI
     drafts end); among ready pieces the one that can start earliest goes first, ties to the
-    higher `priority`. Each worker does one thing at a time.
+    higher `priority`. Each worker does one thing at a time. (One function on purpose: the
+    heap loop reads and updates eight arrays of per-subtask state; split, its parts would pass
+    them all back and forth.)
 
     Parameters
     ----------

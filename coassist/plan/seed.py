@@ -71,29 +71,19 @@ def seed_lp(
         )
     if tie_break not in (None, "balance"):
         raise ValueError(f"tie_break must be None or 'balance', got {tie_break!r}")
+    tasks = range(n)
     prob = pulp.LpProblem("seed", pulp.LpMinimize)
-    x = [new_variable(prob, f"x{i}", 0, None, pulp.LpContinuous) for i in range(n)]
-    cost = pulp.LpAffineExpression(list(zip(x, map(float, c), strict=False)))
-    prob.setObjective(cost)
+    x = [new_variable(prob, f"x{i}", 0, None, pulp.LpContinuous) for i in tasks]
+    cost = pulp.lpSum(c[i] * x[i] for i in tasks)
+    prob += cost
+    # The documents' three rows, kept by name so their duals can be read back.
     rows = {
-        "work": pulp.LpConstraint(
-            pulp.LpAffineExpression(list(zip(x, map(float, T_i), strict=False))),
-            pulp.LpConstraintEQ,
-            "work",
-            T,
-        ),
-        "human": pulp.LpConstraint(
-            pulp.LpAffineExpression(list(zip(x, map(float, H_i), strict=False))),
-            pulp.LpConstraintLE,
-            "human",
-            H,
-        ),
-        "ai": pulp.LpConstraint(
-            pulp.LpAffineExpression(list(zip(x, map(float, A_i), strict=False))), pulp.LpConstraintLE, "ai", A
-        ),
+        "work": pulp.lpSum(T_i[i] * x[i] for i in tasks) == T,
+        "human": pulp.lpSum(H_i[i] * x[i] for i in tasks) <= H,
+        "ai": pulp.lpSum(A_i[i] * x[i] for i in tasks) <= A,
     }
-    for row in rows.values():
-        prob.addConstraint(row)
+    for name, row in rows.items():
+        prob += row, name
     prob.solve(_solver())
     status = pulp.LpStatus[prob.status]
     if prob.status != pulp.LpStatusOptimal:
@@ -104,18 +94,10 @@ def seed_lp(
     if tie_break == "balance":
         # among optima, minimise the largest share: the even split when the LP is degenerate
         largest = new_variable(prob, "largest", None, None, pulp.LpContinuous)
-        prob.addConstraint(
-            pulp.LpConstraint(
-                cost, pulp.LpConstraintLE, "optimal", objective + 1e-9 * max(1.0, abs(objective))
-            )
-        )
-        for i, v in enumerate(x):
-            prob.addConstraint(
-                pulp.LpConstraint(
-                    pulp.LpAffineExpression([(v, 1.0), (largest, -1.0)]), pulp.LpConstraintLE, f"share{i}", 0
-                )
-            )
-        prob.setObjective(pulp.LpAffineExpression([(largest, 1.0)]))
+        prob += cost <= objective + 1e-9 * max(1.0, abs(objective)), "optimal"
+        for i in tasks:
+            prob += x[i] <= largest, f"share{i}"
+        prob.setObjective(pulp.lpSum([largest]))
         prob.solve(_solver())
         values = np.array([v.varValue for v in x], float)
     return SeedResult(values.round(12) + 0.0, objective, duals, status)
