@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import json
 import shutil
+import typing
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from coassist.errors import InvalidTrainingData, NotEnoughData
-from coassist.llm import GenerationSettings, load_chat_model
-from coassist.train import LoraTrainingConfig, finetune_lora
+from coassist.errors import InvalidTrainingData, NotEnoughData, UnknownModelSpec
+from coassist.llm import GenerationSettings, load_chat_model, parse_model_spec
+from coassist.train import LoraTrainingConfig, evaluate_loss, finetune_lora
 from coassist.train.checkpoints import list_checkpoints
+from coassist.train.lora import (
+    _answer_loss,
+    _answer_tokens,
+    _base_spec_text,
+    _learning_rate,
+    _resume,
+    _StepPlan,
+    _train_step,
+)
+from coassist.train.sft_data import IGNORE_INDEX, collate, read_chat_jsonl, tokenize_conversation
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data" / "sft_example.jsonl"
 
@@ -148,3 +159,100 @@ def test_malformed_training_file_is_named(tiny_model_dir: Path, tmp_path: Path) 
 def test_config_validation(field: str, value, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LoraTrainingConfig("train.jsonl", "out", **{field: value})
+
+
+# --- the loop's named steps, one by one ---------------------------------------------------------
+
+
+def tiny_batch(tiny_model_dir: Path, conversations: int) -> tuple[typing.Any, typing.Any, list, dict]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    chats = read_chat_jsonl(EXAMPLES)[:conversations]
+    examples = [tokenize_conversation(tokenizer, chat, 192) for chat in chats]
+    return model, tokenizer, examples, collate(examples, tokenizer.pad_token_id)
+
+
+def test_one_loss_serves_training_and_evaluation(tiny_model_dir: Path) -> None:
+    """`_answer_loss` is the summed next-token cross-entropy over answer tokens, by hand;
+    `evaluate_loss` is that sum over the held-out set divided by `_answer_tokens`."""
+    model, tokenizer, examples, batch = tiny_batch(tiny_model_dir, 3)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        expected, count = 0.0, 0
+        for row in range(logits.shape[0]):
+            for t in range(logits.shape[1] - 1):  # position t predicts token t + 1
+                label = int(batch["labels"][row, t + 1])
+                if label != IGNORE_INDEX:
+                    expected -= torch.log_softmax(logits[row, t].float(), dim=-1)[label].item()
+                    count += 1
+        assert _answer_tokens(batch) == count > 0
+        assert _answer_loss(model, batch).item() == pytest.approx(expected, rel=1e-5)
+    # Two batches of different padding: the mean per answer token does not move.
+    assert evaluate_loss(model, examples, 2, tokenizer.pad_token_id) == pytest.approx(expected / count, rel=1e-5)
+
+
+def test_a_train_step_reports_the_loss_per_answer_token_of_the_whole_step(tiny_model_dir: Path) -> None:
+    model, tokenizer, examples, _ = tiny_batch(tiny_model_dir, 4)
+    micro = [collate(examples[:2], tokenizer.pad_token_id), collate(examples[2:], tokenizer.pad_token_id)]
+    with torch.no_grad():
+        expected = sum(_answer_loss(model, b).item() for b in micro) / sum(_answer_tokens(b) for b in micro)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.5)
+
+    loss = _train_step(model, optimizer, micro, learning_rate=1e-3, max_grad_norm=1.0)
+
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-3]  # the schedule's rate, not 0.5
+    assert any(not torch.equal(p, q) for p, q in zip(model.parameters(), before, strict=True))
+    assert all(p.grad is None for p in model.parameters())  # flushed for the next step
+
+
+def test_step_plan_counts_steps_and_shortens_the_last_of_an_epoch_run() -> None:
+    # 10 conversations in batches of 4: 3 micro-batches an epoch; 2 epochs, 3 per step: 2 steps.
+    plan = _StepPlan.of(LoraTrainingConfig("t.jsonl", "o", epochs=2, batch_size=4, grad_accumulation=3), 10)
+    assert plan.total == 2
+    assert [list(plan.micro_batches(step)) for step in range(2)] == [[0, 1, 2], [3, 4, 5]]
+    # 1 epoch of 3 micro-batches, 2 per step: the second step has only one.
+    plan = _StepPlan.of(LoraTrainingConfig("t.jsonl", "o", epochs=1, batch_size=4, grad_accumulation=2), 10)
+    assert plan.total == 2 and list(plan.micro_batches(1)) == [2]
+    # max_steps: as many steps as asked, cycling through the data.
+    plan = _StepPlan.of(LoraTrainingConfig("t.jsonl", "o", max_steps=5, grad_accumulation=2), 10)
+    assert plan.total == 5 and list(plan.micro_batches(4)) == [8, 9]
+
+
+def test_learning_rate_warms_up_then_decays_linearly() -> None:
+    config = LoraTrainingConfig("t.jsonl", "o", max_steps=6, warmup_steps=2, learning_rate=1e-2)
+    rates = [_learning_rate(config, step, 6) for step in range(6)]
+    assert rates == pytest.approx([5e-3, 1e-2, 1e-2, 7.5e-3, 5e-3, 2.5e-3])
+
+
+def test_no_checkpoint_resumes_at_step_zero_with_no_loss_yet() -> None:
+    assert _resume(None, model=None, optimizer=None) == (0, None)
+
+
+def test_the_recorded_base_of_a_continued_adapter_is_read_as_loading_reads_it(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": "smollm2"}')
+    assert _base_spec_text(parse_model_spec(str(adapter))) == "smollm2"
+    (adapter / "adapter_config.json").write_text("{}")  # loading refuses this; so does the record
+    with pytest.raises(UnknownModelSpec, match="names no base_model_name_or_path"):
+        _base_spec_text(parse_model_spec(str(adapter)))
+    assert _base_spec_text(parse_model_spec("SmolLM2")) == "smollm2"
+    assert _base_spec_text(parse_model_spec(str(tiny_model_dir))) == str(tiny_model_dir.resolve())
+
+
+def test_paths_are_normalised_once_and_typed_as_paths() -> None:
+    config = LoraTrainingConfig("train.jsonl", "out", eval_file="held.jsonl")
+    assert (config.train_file, config.output_dir, config.eval_file) == (
+        Path("train.jsonl"),
+        Path("out"),
+        Path("held.jsonl"),
+    )
+    hints = typing.get_type_hints(LoraTrainingConfig)
+    assert (hints["train_file"], hints["output_dir"], hints["eval_file"]) == (Path, Path, Path | None)
+    assert LoraTrainingConfig("t.jsonl", "o", target_modules="q_proj").target_modules == ("q_proj",)

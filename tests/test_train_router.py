@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from coassist.errors import InvalidTrainingData
+from coassist.errors import InvalidTrainingConfig, InvalidTrainingData, OutputDirInUse
 from coassist.train import (
     Router,
     RouterExample,
@@ -21,7 +21,9 @@ from coassist.train import (
     read_router_labels,
     train_router,
 )
-from coassist.train.router import _encoder_dir
+from coassist.train.minilm import encoder_dir, load_encoder
+from coassist.train.router import check_router_dir
+from coassist.train.router_training import _loss, _stratified_split, _too_few
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data" / "router_example.jsonl"
 
@@ -35,7 +37,7 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     directory = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(_encoder_dir("minilm"))
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir("minilm"))
     tokenizer.save_pretrained(directory)
     torch.manual_seed(0)
     config = BertConfig(
@@ -201,3 +203,73 @@ def test_dataframe_labels_are_validated() -> None:
         read_router_labels(pd.DataFrame({"text": ["a"]}))
     with pytest.raises(InvalidTrainingData, match=r"row 7 of the labels table has label 0.5"):
         read_router_labels(pd.DataFrame({"text": ["a"], "label": [0.5]}, index=[7]))
+
+
+# --- the pieces: encoding, the loss, the split, the checks --------------------------------------
+
+
+def test_encode_pads_to_the_longest_and_cuts_at_max_length(tiny_encoder_dir: Path) -> None:
+    _, tokenizer = load_encoder(str(tiny_encoder_dir), torch.device("cpu"), num_labels=1)
+    router = Router(SkillPrior(0.5), tokenizer=tokenizer, max_length=8)
+    encoded = router.encode(["write sql query for weekly revenue per region and product", "plot"])
+    assert encoded["input_ids"].shape == (2, 8)
+    assert encoded["attention_mask"].tolist()[1] == [1, 1, 1, 0, 0, 0, 0, 0]  # [CLS] plot [SEP], padding
+
+
+def test_the_router_loss_is_binary_cross_entropy_of_the_one_logit(tiny_encoder_dir: Path) -> None:
+    torch.manual_seed(0)
+    model, tokenizer = load_encoder(str(tiny_encoder_dir), torch.device("cpu"), num_labels=1)
+    model.eval()  # no dropout: the same logits twice
+    router = Router(SkillPrior(0.5), model, tokenizer)
+    batch = [RouterExample("write sql query", 1), RouterExample("negotiate contract", 0)]
+    with torch.no_grad():
+        loss = _loss(router, batch, torch.device("cpu")).item()
+        logits = model(**router.encode([e.text for e in batch])).logits[:, 0]
+    p = torch.sigmoid(logits)
+    assert loss == pytest.approx(-(torch.log(p[0]) + torch.log(1 - p[1])).item() / 2, rel=1e-5)
+
+
+def test_stratified_split_holds_out_a_share_of_each_label() -> None:
+    passing = [RouterExample(f"pass {i}", 1) for i in range(12)]
+    examples = passing + [RouterExample(f"fail {i}", 0) for i in range(4)]
+    train, held_out = _stratified_split(examples, 0.25, seed=3)
+    assert sorted(e.label for e in held_out) == [0, 1, 1, 1]  # round(4 * 0.25) and round(12 * 0.25)
+    assert sorted(e.text for e in train + held_out) == sorted(e.text for e in examples)
+    assert _stratified_split(examples, 0.25, seed=3) == (train, held_out)  # seeded, not global RNG
+
+
+def test_too_few_says_why_or_returns_none() -> None:
+    config = RouterTrainingConfig("labels.jsonl", min_examples=4, min_per_class=2)
+    enough = [RouterExample("t", label) for label in (1, 1, 0, 0)]
+    assert _too_few(enough, config) is None
+    one_sided = [RouterExample("t", label) for label in (1, 1, 1, 0)]
+    assert _too_few(one_sided, config) == (
+        "4 labelled examples (3 passed, 1 not), and a classifier needs at least 4 with 2 of each label "
+        "(RouterTrainingConfig.min_examples / min_per_class)"
+    )
+
+
+def test_encoder_dir_names_a_base_that_is_no_encoder(tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    assert encoder_dir(str(tiny_encoder_dir)) == str(tiny_encoder_dir)
+    with pytest.raises(InvalidTrainingConfig, match="neither 'minilm' nor") as raised:
+        encoder_dir(str(tmp_path))
+    assert raised.value.field == "base"
+    assert (Path(encoder_dir("minilm")) / "config.json").is_file()  # the wheel's MiniLM
+
+
+def test_check_router_dir_accepts_only_a_place_for_a_router(tmp_path: Path) -> None:
+    check_router_dir(tmp_path / "new")  # absent
+    check_router_dir(tmp_path)  # empty
+    (tmp_path / "router.json").write_text("{}")
+    check_router_dir(tmp_path)  # an earlier router, to be replaced
+    (tmp_path / "router.json").unlink()
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirInUse, match=r"not a router \(notes.txt\)"):
+        check_router_dir(tmp_path)
+    with pytest.raises(OutputDirInUse, match="is a file, not a directory"):
+        check_router_dir(tmp_path / "notes.txt")
+
+
+def test_router_config_normalises_paths_once() -> None:
+    config = RouterTrainingConfig("labels.jsonl", "routers/team")
+    assert (config.labels, config.output_dir) == (Path("labels.jsonl"), Path("routers/team"))

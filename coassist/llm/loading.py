@@ -65,7 +65,7 @@ def load_model_and_tokenizer(
     adapter: str | None = None
     if parsed.kind == "peft":
         adapter = parsed.location
-        base_spec = _adapter_base_spec(Path(adapter))
+        base_spec = adapter_base_spec(Path(adapter))
         directory = _local_directory(base_spec)
     else:
         directory = _local_directory(parsed)
@@ -86,7 +86,7 @@ def load_model_and_tokenizer(
     return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, torch_dtype)
 
 
-def _adapter_base_spec(adapter_dir: Path) -> ModelSpec:
+def adapter_base_spec(adapter_dir: Path) -> ModelSpec:
     """The base model an adapter was trained on, itself read as a model spec.
 
     coassist writes the base's *spec* (e.g. ``smollm2``) into adapter_config.json, so an

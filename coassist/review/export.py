@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from coassist.review.prompts import subtask_text
 from coassist.review.schema import Draft, Plan, Project, Review, Subtask
 from coassist.review.store import ReviewStore
+from coassist.subtask_text import subtask_text
 
 
 def export_sft_jsonl(

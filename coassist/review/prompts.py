@@ -21,15 +21,6 @@ class DependencyResult:
     output: str
 
 
-def subtask_text(title: str, description: str) -> str:
-    """The subtask as the router reads it: title, then description when there is one.
-
-    >>> subtask_text("Clean data", "Drop duplicates")
-    'Clean data\\n\\nDrop duplicates'
-    """
-    return f"{title}\n\n{description}" if description else title
-
-
 def draft_messages(
     title: str, description: str, skill: str, dependencies: Sequence[DependencyResult], dependency_chars: int
 ) -> list[Message]:

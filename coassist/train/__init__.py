@@ -26,8 +26,9 @@ from coassist.train.calibration import (
     reliability_bins,
 )
 from coassist.train.lora import LoraResult, LoraTrainingConfig, StepRecord, evaluate_loss, finetune_lora
-from coassist.train.router import Router, RouterResult, RouterTrainingConfig, fill_p_pass, train_router
+from coassist.train.router import Router, fill_p_pass
 from coassist.train.router_data import RouterExample, read_router_labels
+from coassist.train.router_training import RouterResult, RouterTrainingConfig, train_router
 from coassist.train.sft_data import read_chat_jsonl, tokenize_conversation
 from coassist.train.skill_prior import SkillPrior, fit_skill_prior
 

@@ -41,6 +41,12 @@ def fraction(name: str, value: Any, zero_allowed: bool = False) -> None:
         raise InvalidTrainingConfig(f"{name} must be in {interval}, got {value!r}", name)
 
 
+def non_blank(name: str, value: Any, wanted: str) -> None:
+    """A string with something in it (a name, a spec, a path); `wanted` says which, for the message."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidTrainingConfig(f"{name} must be {wanted}, got {value!r}", name)
+
+
 def output_dir(name: str, path: Path) -> None:
     """A directory to write into: absent (it is created) or a directory, never a file, and not
     the current directory or one above it (the finished output replaces the whole directory)."""

@@ -12,83 +12,34 @@ import sys
 from typing import Any
 
 from coassist.errors import CoassistError
-
-_FINETUNE_FLAGS = {
-    "train_file": "--data",
-    "output_dir": "--out",
-    "eval_file": "--eval-data",
-    "learning_rate": "--lr",
-}
-_ROUTER_FLAGS = {"labels": "--labels", "output_dir": "--out", "learning_rate": "--lr"}
-"""Config fields whose flag is not ``--`` + the field name with dashes."""
+from coassist.train import _config_cli
 
 
 def add_train_commands(subparsers: Any) -> None:
-    """Register `finetune` and `train-router` on the `coassist` command's subparsers."""
-    from coassist.train.lora import LoraTrainingConfig
-    from coassist.train.router import RouterTrainingConfig
+    """Register `finetune` and `train-router` on the `coassist` command's subparsers.
 
-    lora_defaults = LoraTrainingConfig(train_file="-", output_dir="-")
+    Their options are the fields of `LoraTrainingConfig` and `RouterTrainingConfig`
+    (see `coassist.train._config_cli`): flags, defaults, types and help come from there.
+    """
+    from coassist.train.lora import LoraTrainingConfig
+    from coassist.train.router_training import RouterTrainingConfig
+
     finetune = subparsers.add_parser(
         "finetune",
         help="LoRA fine-tune the assistant on chat JSONL",
         description="LoRA fine-tune the assistant on chat JSONL; prints the held-out loss before and after. "
         "The output directory is a model spec: `%%assist -m OUT`.",
     )
-    finetune.add_argument("--data", required=True, help='chat JSONL: one {"messages": [...]} per line')
-    finetune.add_argument("--out", required=True, help="directory for the adapter and its checkpoints")
-    finetune.add_argument(
-        "--base", default=lora_defaults.base, help="model spec to adapt (default: %(default)s)"
-    )
-    finetune.add_argument(
-        "--eval-data", help="held-out chat JSONL (default: hold out --eval-fraction of --data)"
-    )
-    finetune.add_argument("--eval-fraction", type=float, default=lora_defaults.eval_fraction)
-    finetune.add_argument("--epochs", type=int, default=lora_defaults.epochs)
-    finetune.add_argument("--max-steps", type=int, help="optimizer steps (overrides --epochs)")
-    finetune.add_argument("--lr", type=float, default=lora_defaults.learning_rate, help="peak learning rate")
-    finetune.add_argument("--batch-size", type=int, default=lora_defaults.batch_size)
-    finetune.add_argument("--grad-accumulation", type=int, default=lora_defaults.grad_accumulation)
-    finetune.add_argument("--r", type=int, default=lora_defaults.r, help="LoRA rank")
-    finetune.add_argument("--alpha", type=int, default=lora_defaults.alpha)
-    finetune.add_argument("--dropout", type=float, default=lora_defaults.dropout)
-    finetune.add_argument(
-        "--target-modules", default=",".join(lora_defaults.target_modules), help="comma-separated layer names"
-    )
-    finetune.add_argument("--max-length", type=int, default=lora_defaults.max_length)
-    finetune.add_argument("--seed", type=int, default=lora_defaults.seed)
-    finetune.add_argument("--checkpoint-every", type=int, default=lora_defaults.checkpoint_every)
-    finetune.add_argument(
-        "--resume", action="store_true", help="continue from the newest checkpoint in --out"
-    )
-    finetune.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="train afresh in an --out that holds an earlier run (its adapter is replaced when the new one is done)",
-    )
-    finetune.add_argument("--device", default=lora_defaults.device)
-    finetune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _config_cli.add_options(finetune, LoraTrainingConfig)
     finetune.set_defaults(run=_run_finetune)
 
-    router_defaults = RouterTrainingConfig(labels="-")
     router = subparsers.add_parser(
         "train-router",
         help="fine-tune the p_pass router on review decisions",
         description="Fine-tune the router that predicts p_pass (the chance an AI draft passes review); "
         "prints accuracy, Brier score and calibration on held-out labels.",
     )
-    router.add_argument("--labels", required=True, help='JSONL: one {"text", "label": 0|1, "skill"} per line')
-    router.add_argument("--out", required=True, help="directory to save the router in")
-    router.add_argument("--base", default=router_defaults.base, help="'minilm' or an HF encoder directory")
-    router.add_argument("--epochs", type=int, default=router_defaults.epochs)
-    router.add_argument("--lr", type=float, default=router_defaults.learning_rate)
-    router.add_argument("--batch-size", type=int, default=router_defaults.batch_size)
-    router.add_argument("--eval-fraction", type=float, default=router_defaults.eval_fraction)
-    router.add_argument("--min-examples", type=int, default=router_defaults.min_examples)
-    router.add_argument("--min-per-class", type=int, default=router_defaults.min_per_class)
-    router.add_argument("--seed", type=int, default=router_defaults.seed)
-    router.add_argument("--device", default=router_defaults.device)
-    router.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _config_cli.add_options(router, RouterTrainingConfig)
     router.set_defaults(run=_run_train_router)
 
 
@@ -96,32 +47,9 @@ def _run_finetune(args: argparse.Namespace) -> int:
     from coassist.train.lora import LoraTrainingConfig, finetune_lora
 
     try:
-        config = LoraTrainingConfig(
-            train_file=args.data,
-            output_dir=args.out,
-            base=args.base,
-            eval_file=args.eval_data,
-            eval_fraction=args.eval_fraction,
-            epochs=args.epochs,
-            max_steps=args.max_steps,
-            learning_rate=args.lr,
-            batch_size=args.batch_size,
-            grad_accumulation=args.grad_accumulation,
-            r=args.r,
-            alpha=args.alpha,
-            dropout=args.dropout,
-            target_modules=tuple(name.strip() for name in args.target_modules.split(",") if name.strip()),
-            max_length=args.max_length,
-            seed=args.seed,
-            checkpoint_every=args.checkpoint_every,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            device=args.device,
-            progress=not args.no_progress,
-        )
-        result = finetune_lora(config)
+        result = finetune_lora(_config_cli.config_from(LoraTrainingConfig, args))
     except (CoassistError, ValueError, OSError) as error:
-        return _refuse("finetune", error, _FINETUNE_FLAGS)
+        return _refuse("finetune", error, _config_cli.flags(LoraTrainingConfig))
     print(f"held-out loss before: {result.eval_loss_before:.4f}")
     print(f"held-out loss after:  {result.eval_loss_after:.4f}")
     print(f"steps: {result.steps}, tokens/s: {result.tokens_per_second:.0f}")
@@ -130,30 +58,16 @@ def _run_finetune(args: argparse.Namespace) -> int:
 
 
 def _run_train_router(args: argparse.Namespace) -> int:
-    from coassist.train.router import RouterTrainingConfig, train_router
+    from coassist.train.router_training import RouterTrainingConfig, train_router
 
     try:
-        config = RouterTrainingConfig(
-            labels=args.labels,
-            output_dir=args.out,
-            base=args.base,
-            epochs=args.epochs,
-            learning_rate=args.lr,
-            batch_size=args.batch_size,
-            eval_fraction=args.eval_fraction,
-            min_examples=args.min_examples,
-            min_per_class=args.min_per_class,
-            seed=args.seed,
-            device=args.device,
-            progress=not args.no_progress,
-        )
-        result = train_router(config)
+        result = train_router(_config_cli.config_from(RouterTrainingConfig, args))
     except (CoassistError, ValueError, OSError) as error:
-        return _refuse("train-router", error, _ROUTER_FLAGS)
+        return _refuse("train-router", error, _config_cli.flags(RouterTrainingConfig))
     print(result.message)
     if result.metrics is not None:
         print(_reliability_table(result.metrics))
-    print(f"router: {args.out}")
+    print(f"router: {args.output_dir}")
     return 0
 
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from coassist.atomic_dir import atomic_directory
 from coassist.errors import InvalidTrainingConfig, NotEnoughData, OutputDirInUse
 from coassist.llm.device import resolve_device
-from coassist.llm.loading import load_model_and_tokenizer
+from coassist.llm.loading import adapter_base_spec, load_model_and_tokenizer
 from coassist.llm.spec import ModelSpec
 from coassist.train import _checks as checks
 from coassist.train.checkpoints import (
@@ -53,73 +53,121 @@ LLAMA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 
 SUMMARY_FILE = "coassist_training.json"
 
+Batch = dict[str, torch.Tensor]
+"""A collated micro-batch: ``input_ids``, ``attention_mask`` and ``labels``, each (B, T)."""
+
 
 @dataclass
 class LoraTrainingConfig:
     """What to fine-tune, on what, and how; validated when built.
 
+    Each field's ``metadata["help"]`` is its documentation and its ``coassist finetune``
+    option's help; ``metadata["flag"]`` names the option where it is not ``--field-name``.
+    Paths may be given as strings; they are `Path` objects once built.
+
     Examples
     --------
     >>> LoraTrainingConfig(train_file="train.jsonl", output_dir="adapter", max_steps=20).r
     8
+    >>> LoraTrainingConfig(train_file="train.jsonl", output_dir="adapter").output_dir
+    PosixPath('adapter')
     >>> LoraTrainingConfig(train_file="train.jsonl", output_dir="adapter", eval_fraction=1.5)
     Traceback (most recent call last):
     ...
     coassist.errors.InvalidTrainingConfig: eval_fraction must be in (0, 1), got 1.5
     """
 
-    train_file: str | Path
-    """Chat JSONL, one ``{"messages": [{"role": ..., "content": ...}, ...]}`` per line."""
-    output_dir: str | Path
-    """Where the adapter, its tokenizer and ``checkpoints/`` are written."""
-    base: str = "smollm2"
-    """Model spec of the model to adapt. An adapter spec continues training that adapter (its
-    own r/alpha/targets then apply, not the fields below)."""
-    eval_file: str | Path | None = None
-    """Held-out chat JSONL. When absent, `eval_fraction` of `train_file` is held out."""
-    eval_fraction: float = 0.1
-    """Share of `train_file` held out (at least one example) when there is no `eval_file`."""
-    epochs: int = 3
-    """Passes over the training examples; ignored when `max_steps` is set."""
-    max_steps: int | None = None
-    """Optimizer steps to take, cycling through the data as often as needed."""
-    learning_rate: float = 2e-4
-    """Peak AdamW learning rate; LoRA tolerates ~10x the full fine-tuning rate."""
-    warmup_steps: int = 0
-    """Steps of linear warm-up before the linear decay to zero."""
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    """Clip the global gradient norm to this (0 disables clipping)."""
-    batch_size: int = 4
-    """Conversations per micro-batch."""
-    grad_accumulation: int = 1
-    """Micro-batches per optimizer step (effective batch = batch_size x grad_accumulation)."""
-    r: int = 8
-    """LoRA rank."""
-    alpha: int = 16
-    """LoRA scaling numerator: the update is scaled by alpha / r."""
-    dropout: float = 0.05
-    """Dropout on the LoRA branch's input."""
-    target_modules: tuple[str, ...] = LLAMA_TARGET_MODULES
-    """Names of the linear layers to adapt (defaults fit Llama-family models such as SmolLM2)."""
-    max_length: int = 512
-    """Tokens per conversation; longer ones are cut on the right."""
-    seed: int = 0
-    """Seeds the data split, the batch order, LoRA's initialisation and dropout."""
-    checkpoint_every: int = 50
-    """Save a checkpoint every this many steps (0: only the final adapter)."""
-    keep_checkpoints: int = 2
-    """How many of the newest checkpoints to keep on disk."""
-    resume: bool = False
-    """Continue from the newest checkpoint in `output_dir`. Without it (or `overwrite`), an
-    `output_dir` that already holds an adapter or checkpoints is refused, never reused."""
-    overwrite: bool = False
-    """Start afresh in an `output_dir` that holds an earlier run: its checkpoints are deleted
-    at the start, its adapter is replaced only once the new one is complete."""
-    device: str = "auto"
-    """``auto`` (CUDA when visible, else CPU), ``cpu`` or ``cuda[:N]``."""
-    progress: bool = True
-    """Show a tqdm progress bar."""
+    train_file: Path = field(
+        metadata={"flag": "--data", "help": 'chat JSONL: one {"messages": [...]} per line'}
+    )
+    output_dir: Path = field(
+        metadata={"flag": "--out", "help": "directory for the adapter and its checkpoints"}
+    )
+    base: str = field(
+        default="smollm2",
+        metadata={
+            "help": "model spec to adapt; an adapter spec continues training that adapter "
+            "(its own rank, alpha and target modules then apply)"
+        },
+    )
+    eval_file: Path | None = field(
+        default=None,
+        metadata={
+            "flag": "--eval-data",
+            "help": "held-out chat JSONL (default: hold out --eval-fraction of --data)",
+        },
+    )
+    eval_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "share of --data held out (at least one conversation) when there is no --eval-data"
+        },
+    )
+    epochs: int = field(default=3, metadata={"help": "passes over the training conversations"})
+    max_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "optimizer steps (overrides --epochs), cycling through the data as often as needed"
+        },
+    )
+    # LoRA tolerates about 10x the learning rate of full fine-tuning.
+    learning_rate: float = field(
+        default=2e-4,
+        metadata={"flag": "--lr", "help": "peak learning rate (AdamW, then linear decay to zero)"},
+    )
+    warmup_steps: int = field(default=0, metadata={"help": "steps of linear warm-up before the linear decay"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "clip the global gradient norm to this (0 disables clipping)"}
+    )
+    batch_size: int = field(default=4, metadata={"help": "conversations per micro-batch"})
+    grad_accumulation: int = field(
+        default=1,
+        metadata={
+            "help": "micro-batches per optimizer step (effective batch: batch size x grad accumulation)"
+        },
+    )
+    r: int = field(default=8, metadata={"help": "LoRA rank"})
+    alpha: int = field(
+        default=16, metadata={"help": "LoRA scaling numerator: the update is scaled by alpha / r"}
+    )
+    dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA branch's input"})
+    target_modules: tuple[str, ...] = field(
+        default=LLAMA_TARGET_MODULES,
+        metadata={
+            "help": "comma-separated layer names: the linear layers to adapt (the default fits "
+            "Llama-family models such as SmolLM2)"
+        },
+    )
+    max_length: int = field(
+        default=512, metadata={"help": "tokens per conversation; longer ones are cut on the right"}
+    )
+    seed: int = field(
+        default=0,
+        metadata={"help": "seeds the data split, the batch order, LoRA's initialisation and dropout"},
+    )
+    checkpoint_every: int = field(
+        default=50, metadata={"help": "save a checkpoint every this many steps (0: only the final adapter)"}
+    )
+    keep_checkpoints: int = field(default=2, metadata={"help": "how many of the newest checkpoints to keep"})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "continue from the newest checkpoint in --out (without it or --overwrite, an --out "
+            "that holds an adapter or checkpoints is refused, never reused)"
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "train afresh in an --out that holds an earlier run (its checkpoints are deleted at "
+            "the start; its adapter is replaced when the new one is done)"
+        },
+    )
+    device: str = field(
+        default="auto", metadata={"help": "auto (CUDA when visible, else CPU), cpu or cuda[:N]"}
+    )
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
         """Normalise paths, and check every field (`InvalidTrainingConfig` names the one at fault)."""
@@ -130,10 +178,7 @@ class LoraTrainingConfig:
             self.target_modules = (self.target_modules,)
         self.target_modules = tuple(self.target_modules)
         checks.output_dir("output_dir", self.output_dir)
-        if not isinstance(self.base, str) or not self.base.strip():
-            raise InvalidTrainingConfig(
-                f"base must be a model spec such as 'smollm2', got {self.base!r}", "base"
-            )
+        checks.non_blank("base", self.base, "a model spec such as 'smollm2'")
         checks.fraction("eval_fraction", self.eval_fraction)
         if self.max_steps is not None and (
             isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 1
@@ -259,6 +304,10 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     when complete (`coassist.atomic_dir`): an interrupted run leaves the earlier adapter, if
     any, whole, and never half of a new one.
 
+    The body (about 50 lines, past the usual 60 with this docstring) is the whole run kept in
+    one piece on purpose, as nanoGPT's train.py is: setup, the loop, the save, read top to
+    bottom. Each thing it does is a named function (`_train_step`, `_answer_loss`, ...).
+
     Examples
     --------
     >>> result = finetune_lora(LoraTrainingConfig("examples/data/sft_example.jsonl", "adapter",
@@ -267,110 +316,77 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     """
     checkpoint = _earlier_run(config)  # refuses a used output_dir before anything is written
     train_chats, eval_chats = _split(config)  # before loading the model: bad data fails fast
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)  # LoRA's A matrices are initialised from this
-    loaded = load_model_and_tokenizer(config.base, device=config.device, merge_adapter=False)
-    tokenizer, device = loaded.tokenizer, loaded.device
-    base_spec = _base_spec_text(loaded.spec)
-    model = _trainable_peft_model(loaded.model, config, base_spec)
-
+    model, tokenizer, base_spec = _load_trainable(config)
+    pad = tokenizer.pad_token_id
     train = _tokenize_all(tokenizer, train_chats, config.max_length, "training")
     held_out = _tokenize_all(tokenizer, eval_chats, config.max_length, "held-out")
     if config.overwrite:  # only now that the run can start: the earlier run's checkpoints go
         shutil.rmtree(checkpoint_root(config.output_dir), ignore_errors=True)
 
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-    )
-    batches_per_epoch = math.ceil(len(train) / config.batch_size)
-    total_micro: int | None = None  # micro-batches in an epochs-bounded run
-    if config.max_steps:
-        total_steps = config.max_steps
-    else:
-        total_micro = config.epochs * batches_per_epoch
-        total_steps = math.ceil(total_micro / config.grad_accumulation)
-
-    start_step, resumed_from, loss_before = 0, None, None
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint, model, optimizer)
-        restore_rng(state)
-        start_step = resumed_from = state.step
-        loss_before = state.extra["eval_loss_before"]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps = _StepPlan.of(config, len(train))
+    start_step, loss_before = _resume(checkpoint, model, optimizer)
     if loss_before is None:
-        loss_before = evaluate_loss(model, held_out, config.batch_size, tokenizer.pad_token_id)
+        loss_before = evaluate_loss(model, held_out, config.batch_size, pad)
 
     order = _BatchOrder(len(train), config.batch_size, config.seed)
     history: list[StepRecord] = []
     model.train()
     bar = tqdm(
-        total=total_steps, initial=start_step, desc="finetune", unit="step", disable=not config.progress
+        total=steps.total, initial=start_step, desc="finetune", unit="step", disable=not config.progress
     )
-    for step in range(start_step, total_steps):
+    for step in range(start_step, steps.total):
         started = time.perf_counter()
-        first = step * config.grad_accumulation
-        last = first + config.grad_accumulation
-        if total_micro is not None:
-            last = min(last, total_micro)  # the final step of an epoch run may be short
-        batches = [
-            collate([train[i] for i in order.micro_batch(k)], tokenizer.pad_token_id)
-            for k in range(first, last)
-        ]
-        # Normalise by the answer tokens of the whole step, so accumulation gives the same
-        # gradient as one big batch however the tokens fall across micro-batches.
-        targets = sum(int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) for batch in batches)
-        step_loss = 0.0
-        for batch in batches:
-            batch = {name: tensor.to(device) for name, tensor in batch.items()}
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits  # (B, T, V)
-            # token t predicts token t+1: compare logits[:, :-1] with labels[:, 1:]
-            loss = (
-                F.cross_entropy(
-                    logits[:, :-1].flatten(0, 1).float(),  # (B*(T-1), V)
-                    batch["labels"][:, 1:].flatten(),  # (B*(T-1),)
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum",
-                )
-                / max(targets, 1)
-            )
-            loss.backward()
-            step_loss += loss.item()
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        learning_rate = _learning_rate(config, step, total_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+        batches = [collate([train[i] for i in order.micro_batch(k)], pad) for k in steps.micro_batches(step)]
+        learning_rate = _learning_rate(config, step, steps.total)
+        loss = _train_step(model, optimizer, batches, learning_rate, config.max_grad_norm)
         tokens = sum(int(batch["attention_mask"].sum()) for batch in batches)
-        history.append(StepRecord(step + 1, step_loss, learning_rate, tokens, time.perf_counter() - started))
+        history.append(StepRecord(step + 1, loss, learning_rate, tokens, time.perf_counter() - started))
         bar.update(1)
-        bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{learning_rate:.1e}")
-        done = step + 1
-        if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == total_steps):
-            torch_rng, cuda_rng = capture_rng()
-            state = TrainerState(done, torch_rng, cuda_rng, {"eval_loss_before": loss_before})
-            save_checkpoint(config.output_dir, model, optimizer, state, config.keep_checkpoints)
+        bar.set_postfix(loss=f"{loss:.3f}", lr=f"{learning_rate:.1e}")
+        if config.checkpoint_every and ((step + 1) % config.checkpoint_every == 0 or step + 1 == steps.total):
+            _save_checkpoint(config, model, optimizer, step + 1, loss_before)
     bar.close()
 
-    loss_after = evaluate_loss(model, held_out, config.batch_size, tokenizer.pad_token_id)
     result = LoraResult(
-        adapter_dir=Path(config.output_dir),
+        adapter_dir=config.output_dir,
         base=base_spec,
         eval_loss_before=loss_before,
-        eval_loss_after=loss_after,
-        steps=total_steps,
+        eval_loss_after=evaluate_loss(model, held_out, config.batch_size, pad),
+        steps=steps.total,
         train_examples=len(train),
         eval_examples=len(held_out),
-        resumed_from=resumed_from,
+        resumed_from=start_step if checkpoint is not None else None,
         history=history,
     )
     _save_adapter(model, tokenizer, config, result)
     return result
+
+
+def _train_step(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    batches: list[Batch],
+    learning_rate: float,
+    max_grad_norm: float,
+) -> float:
+    """One optimizer step over the step's micro-batches; return its loss per answer token."""
+    # Normalise by the answer tokens of the whole step, so accumulation gives the same
+    # gradient as one big batch however the tokens fall across micro-batches.
+    targets = max(sum(_answer_tokens(batch) for batch in batches), 1)
+    step_loss = 0.0
+    for batch in batches:
+        loss = _answer_loss(model, batch) / targets
+        loss.backward()  # gradients add up over the micro-batches
+        step_loss += loss.item()
+    if max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss
 
 
 @torch.no_grad()
@@ -378,21 +394,61 @@ def evaluate_loss(model: Any, examples: list[TokenizedExample], batch_size: int,
     """Mean cross-entropy per answer token over `examples` (lower is better; exp() is perplexity)."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
     total, count = 0.0, 0
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start : start + batch_size], pad_token_id)
-        batch = {name: tensor.to(device) for name, tensor in batch.items()}
-        logits = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).logits  # (B, T, V)
-        labels = batch["labels"][:, 1:]  # (B, T-1)
-        total += F.cross_entropy(
-            logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
-        ).item()
-        count += int((labels != IGNORE_INDEX).sum())
+        total += _answer_loss(model, batch).item()
+        count += _answer_tokens(batch)
     model.train(was_training)
     return total / count
+
+
+def _answer_loss(model: Any, batch: Batch) -> torch.Tensor:
+    """Cross-entropy summed over the answer tokens of `batch`: the one loss, for training and
+    evaluation. Summed, not averaged: the caller divides by the answer tokens of the whole step
+    (training) or of the whole held-out set (evaluation), so batch boundaries do not weigh in."""
+    device = next(model.parameters()).device
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
+    # token t predicts token t+1: compare logits[:, :-1] with labels[:, 1:]
+    return F.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(),  # (B*(T-1), V)
+        batch["labels"][:, 1:].flatten(),  # (B*(T-1),)
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+
+
+def _answer_tokens(batch: Batch) -> int:
+    """The tokens `_answer_loss` sums over: answer tokens, bar a first token nothing predicts."""
+    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+
+
+@dataclass(frozen=True)
+class _StepPlan:
+    """How many optimizer steps the run takes, and which micro-batches each step uses."""
+
+    total: int
+    accumulation: int
+    micro_batches_in_run: int | None
+    """Micro-batches in an epochs-bounded run (its last step may be short); None with max_steps."""
+
+    @classmethod
+    def of(cls, config: LoraTrainingConfig, train_examples: int) -> _StepPlan:
+        if config.max_steps:
+            return cls(config.max_steps, config.grad_accumulation, None)
+        micro_batches = config.epochs * math.ceil(train_examples / config.batch_size)
+        return cls(
+            math.ceil(micro_batches / config.grad_accumulation), config.grad_accumulation, micro_batches
+        )
+
+    def micro_batches(self, step: int) -> range:
+        """Indices (counted over the whole run) of the micro-batches step `step` (0-based) takes."""
+        first = step * self.accumulation
+        last = first + self.accumulation
+        if self.micro_batches_in_run is not None:
+            last = min(last, self.micro_batches_in_run)  # the final step of an epoch run may be short
+        return range(first, last)
 
 
 class _BatchOrder:
@@ -429,9 +485,39 @@ def _base_spec_text(spec: ModelSpec) -> str:
     if spec.kind == "embedded":
         return spec.location
     if spec.kind == "peft":  # continuing an adapter: keep the base it was trained on
-        config = json.loads((Path(spec.location) / "adapter_config.json").read_text())
-        return str(config["base_model_name_or_path"])
+        # Read as loading.py read it to load the base: one reading of adapter_config.json.
+        return adapter_base_spec(Path(spec.location)).text
     return spec.location if Path(spec.location).is_dir() else spec.text
+
+
+def _load_trainable(config: LoraTrainingConfig) -> tuple[Any, Any, str]:
+    """The PEFT model to train (seeded), its tokenizer, and the base spec the adapter records."""
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)  # LoRA's A matrices are initialised from this
+    loaded = load_model_and_tokenizer(config.base, device=config.device, merge_adapter=False)
+    base_spec = _base_spec_text(loaded.spec)
+    return _trainable_peft_model(loaded.model, config, base_spec), loaded.tokenizer, base_spec
+
+
+def _resume(
+    checkpoint: Path | None, model: Any, optimizer: torch.optim.Optimizer
+) -> tuple[int, float | None]:
+    """Restore `checkpoint` (weights, optimizer, RNG); return its step and the held-out loss
+    measured before the run began. Without a checkpoint: step 0, and no loss yet."""
+    if checkpoint is None:
+        return 0, None
+    state = load_checkpoint(checkpoint, model, optimizer)
+    restore_rng(state)
+    return state.step, state.extra["eval_loss_before"]
+
+
+def _save_checkpoint(
+    config: LoraTrainingConfig, model: Any, optimizer: torch.optim.Optimizer, done: int, loss_before: float
+) -> None:
+    """Checkpoint after `done` steps, with the RNG state the next step starts from."""
+    torch_rng, cuda_rng = capture_rng()
+    state = TrainerState(done, torch_rng, cuda_rng, {"eval_loss_before": loss_before})
+    save_checkpoint(config.output_dir, model, optimizer, state, config.keep_checkpoints)
 
 
 def _trainable_peft_model(model: Any, config: LoraTrainingConfig, base_spec: str) -> Any:
@@ -498,7 +584,7 @@ def _earlier_run(config: LoraTrainingConfig) -> Path | None:
     with files coassist did not write is always refused: the finished adapter replaces the
     whole directory (only its ``checkpoints`` are carried over).
     """
-    output = Path(config.output_dir)
+    output = config.output_dir
     checks.output_dir("output_dir", output)
     entries = sorted(path.name for path in output.iterdir()) if output.is_dir() else []
     if not entries:
@@ -540,7 +626,7 @@ def _earlier_run(config: LoraTrainingConfig) -> Path | None:
 def _save_adapter(model: Any, tokenizer: Any, config: LoraTrainingConfig, result: LoraResult) -> None:
     """The adapter in PEFT format, the tokenizer beside it, and a summary for provenance, all
     renamed into place at once (the run's checkpoints are carried over)."""
-    with atomic_directory(Path(config.output_dir), keep=("checkpoints",)) as output:
+    with atomic_directory(config.output_dir, keep=("checkpoints",)) as output:
         model.save_pretrained(output)
         tokenizer.save_pretrained(output)
         _write_summary(output, config, result)
