@@ -17,6 +17,7 @@ import pytest
 from coassist.errors import (
     CoassistError,
     DraftAlreadyDecided,
+    InvalidOption,
     InvalidReviewInput,
     NotInStore,
     ReviewConflict,
@@ -256,11 +257,11 @@ def test_a_second_write_in_the_wrong_state_is_refused(
 @pytest.mark.parametrize(
     ("settings", "words"),
     [
-        pytest.param({"claim_seconds": 0}, ["claim_seconds must be a positive number"], id="claim-zero"),
+        pytest.param({"claim_seconds": 0}, ["claim_seconds: must be a positive number"], id="claim-zero"),
         pytest.param({"claim_seconds": float("nan")}, ["claim_seconds", "nan"], id="claim-nan"),
         pytest.param({"claim_seconds": float("inf")}, ["claim_seconds", "inf"], id="claim-inf"),
-        pytest.param({"batch_size": 0}, ["batch_size must be at least 1"], id="batch-zero"),
-        pytest.param({"dependency_chars": -1}, ["dependency_chars must be 0 or more"], id="dependency-chars"),
+        pytest.param({"batch_size": 0}, ["batch_size: must be at least 1"], id="batch-zero"),
+        pytest.param({"dependency_chars": -1}, ["dependency_chars: must be 0 or more"], id="dependency-chars"),
     ],
 )
 def test_drafting_config_is_checked_when_built(settings: dict[str, Any], words: list[str]) -> None:
@@ -268,6 +269,23 @@ def test_drafting_config_is_checked_when_built(settings: dict[str, Any], words: 
         DraftingConfig(**settings)
     for word in words:
         assert word in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "option"),
+    [
+        pytest.param({"batch_size": 0}, "batch_size", id="batch-size"),
+        pytest.param({"dependency_chars": -5}, "dependency_chars", id="dependency-chars"),
+        pytest.param({"claim_seconds": -1}, "claim_seconds", id="claim-seconds"),
+    ],
+)
+def test_drafting_config_errors_are_invalid_options_naming_the_field(
+    settings: dict[str, Any], option: str
+) -> None:
+    with pytest.raises(InvalidOption) as raised:
+        DraftingConfig(**settings)
+    assert isinstance(raised.value, CoassistError) and raised.value.option == option
+    assert str(raised.value).startswith(f"{option}: must be ")
 
 
 def test_drafting_an_unknown_plan_names_the_known_ones(loop: Loop) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from sqlalchemy import event
@@ -21,6 +22,8 @@ from coassist.review import (
     review_queue_frame,
     work_items,
 )
+from coassist.review.decisions import _assign_rework, _read_pending, _store_decision
+from coassist.review.schema import DecisionName, DraftStatus, Review, WorkOrigin, WorkStatus, utcnow
 from coassist.review.store import ReviewStore
 from tests.test_review_support import ScriptedModel, small_plan
 
@@ -230,3 +233,66 @@ def test_decision_landing_between_read_and_write_is_caught_by_the_version(drafte
             2,
         )
     assert work_items(store, worker="bo") == []
+
+
+# --- the steps of a decision, and its closed sets -------------------------------------------
+
+
+def test_decisions_and_draft_statuses_are_one_closed_set_each() -> None:
+    assert tuple(d.value for d in Decision) == get_args(DecisionName)
+    assert get_args(DraftStatus) == ("pending", *(d.status for d in Decision))
+    assert {"open", "done"} == set(get_args(WorkStatus)) and "rejected_draft" in get_args(WorkOrigin)
+
+
+def test_reading_a_pending_draft_gives_what_each_decision_would_store(drafted: Any) -> None:
+    store, plan_id, ids = drafted
+    finals = {
+        decision: _read_pending(store, ids["a"], decision, text, None).final_text
+        for decision, text in [(Decision.APPROVE, None), (Decision.EDIT, "better"), (Decision.REJECT, None)]
+    }
+    assert finals == {Decision.APPROVE: "draft of Load sales", Decision.EDIT: "better", Decision.REJECT: None}
+    pending = _read_pending(store, ids["a"], Decision.APPROVE, None, 7)
+    assert (pending.draft_id, pending.plan_id, pending.subtask, pending.version) == (
+        ids["a"],
+        plan_id,
+        "a",
+        7,
+    )
+    decide(store, ids["a"], "ana", "approve")
+    with pytest.raises(DraftAlreadyDecided):
+        _read_pending(store, ids["a"], Decision.APPROVE, None, None)
+
+
+def test_a_decision_at_a_stale_version_stores_nothing(drafted: Any) -> None:
+    store, _, ids = drafted
+    stale = dataclasses.replace(_read_pending(store, ids["a"], Decision.REJECT, None, None), version=5)
+    review = Review(draft_id=ids["a"], decision="reject", reviewer="bo", note="", decided_at=utcnow())
+    with store.session() as session:
+        assert _store_decision(session, stale, review) is False
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM reviews").scalar() == 0
+        assert connection.exec_driver_sql("SELECT status FROM drafts WHERE id = ?", (ids["a"],)).scalar() == (
+            "pending"
+        )
+
+
+def test_rework_of_a_rejected_draft_is_the_reviewers_open_work_item(drafted: Any) -> None:
+    store, plan_id, ids = drafted
+    rejected = _read_pending(store, ids["e"], Decision.REJECT, None, None)
+    with store.session() as session:
+        item_id = _assign_rework(session, rejected, "carla")
+    (item,) = work_items(store, worker="carla")
+    assert (item.id, item.plan_id, item.subtask, item.origin, item.draft_id, item.status) == (
+        item_id,
+        plan_id,
+        "e",
+        "rejected_draft",
+        ids["e"],
+        "open",
+    )
+    (event_,) = audit_trail(store, entity="work_item", entity_id=item_id)
+    assert (event_.actor, event_.action, event_.detail) == (
+        "carla",
+        "work.assigned",
+        {"worker": "carla", "origin": "rejected_draft", "draft": ids["e"]},
+    )

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
+from coassist.errors import CyclicPlan
 from coassist.llm import GenerationSettings, load_chat_model
 from coassist.review import (
     DraftingConfig,
@@ -25,6 +27,16 @@ from coassist.review import (
     submit_work,
     work_items,
 )
+from coassist.review.drafting import (
+    BatchClaim,
+    claim_batch,
+    claimer_id,
+    draft_batch,
+    drafting_order,
+    ready_ai_subtasks,
+    release_claims,
+)
+from coassist.review.prompts import DependencyResult
 from coassist.review.schema import Draft
 from tests.test_review_support import ScriptedModel, independent_plan, small_plan
 
@@ -268,5 +280,132 @@ def test_killed_drafting_loses_nothing_and_rerun_repeats_nothing(
 
 @pytest.mark.parametrize("size", [0, -1])
 def test_config_refuses_a_batch_size_below_one(size: int) -> None:
-    with pytest.raises(ValueError, match=f"batch_size must be at least 1, got {size}"):
+    with pytest.raises(ValueError, match=f"batch_size: must be at least 1, got {size}"):
         DraftingConfig(batch_size=size)
+
+
+# --- the steps of a drafting run, called one by one (as a scheduling agent does) ----------------
+
+
+def test_drafting_order_is_generations_then_start_hour_then_key() -> None:
+    depends_on = {"a": [], "b": ["a"], "c": [], "d": ["b", "c"], "e": []}
+    start = {"a": 2.0, "b": 0.5, "c": 1.0, "d": 0.0, "e": 1.0}
+    assert drafting_order(depends_on, start) == ["c", "e", "a", "b", "d"]
+    # A dependency outside `start` still orders its dependents, but is not listed.
+    assert drafting_order({"b": ["x"], "c": []}, {"b": 0.0, "c": 5.0}) == ["c", "b"]
+
+
+def test_drafting_order_names_a_cycle() -> None:
+    with pytest.raises(CyclicPlan, match="cycle: (a -> b -> a|b -> a -> b)"):
+        drafting_order({"a": ["b"], "b": ["a"]}, {"a": 0.0, "b": 0.0})
+
+
+def test_readiness_says_what_is_ready_waiting_and_drafted_and_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    store = open_store(str(db))
+    plan_id = import_plan(store, *small_plan())
+    readiness = ready_ai_subtasks(store, plan_id)
+    assert [(t.key, t.title, t.skill, t.p_pass, t.dependencies) for t in readiness.ready] == [
+        ("a", "Load sales", "sql", 0.9, ()),
+        ("e", "Count rows", "sql", 0.45, ()),
+    ]
+    assert (readiness.waiting, readiness.drafted) == ({"b": ("a",), "d": ("c",)}, ())
+    assert _drafts(db) == [] and ready_ai_subtasks(store, plan_id) == readiness
+
+    draft_ai_subtasks(store, plan_id, ScriptedModel(), QUIET)
+    draft_a = next(d for k, d, _ in _drafts(db) if k == "a")
+    decide(store, draft_a, "ana", "edit", edited_text="sales = load('sales.csv')")
+    (interviews,) = work_items(store, worker="ana")
+    submit_work(store, interviews.id, "Users want faster exports.", actor="ana")
+    later = ready_ai_subtasks(store, plan_id)
+    assert [(t.key, t.dependencies) for t in later.ready] == [
+        ("b", (DependencyResult("a", "Load sales", "sales = load('sales.csv')"),)),
+        ("d", (DependencyResult("c", "Interview users", "Users want faster exports."),)),
+    ]
+    assert (later.waiting, later.drafted) == ({}, ("a", "e"))
+
+
+def test_a_claim_holds_its_subtasks_against_other_claimers_until_released(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "r.db"))
+    plan_id = import_plan(store, *independent_plan(3))
+    ready = ready_ai_subtasks(store, plan_id).ready
+    first = claim_batch(store, plan_id, ready[:2], "first-run", 600)
+    assert [t.key for t in first.subtasks] == ["t0", "t1"]
+    assert (first.plan_id, first.claimer, first.elsewhere, first.drafted_meanwhile) == (
+        plan_id,
+        "first-run",
+        {},
+        (),
+    )
+
+    second = claim_batch(store, plan_id, ready, "second-run", 600)
+    assert [t.key for t in second.subtasks] == ["t2"]
+    assert sorted(second.elsewhere) == ["t0", "t1"] and second.drafted_meanwhile == ()
+    assert second.elsewhere["t0"].startswith("first-run until ") and second.elsewhere["t0"].endswith(" UTC")
+
+    release_claims(store, first)
+    third = claim_batch(store, plan_id, ready[:2], "third-run", 600)
+    assert [t.key for t in third.subtasks] == ["t0", "t1"]
+
+
+def test_a_claim_reports_what_another_run_drafted_meanwhile(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "r.db"))
+    plan_id = import_plan(store, *independent_plan(2))
+    ready = ready_ai_subtasks(store, plan_id).ready  # read before the other run drafts t0
+    mine = claim_batch(store, plan_id, ready[:1], "other-run", 600)
+    draft_batch(store, plan_id, ScriptedModel(), mine.subtasks, QUIET)
+    release_claims(store, mine)
+
+    claim = claim_batch(store, plan_id, ready, "this-run", 600)
+    assert [t.key for t in claim.subtasks] == ["t1"]
+    assert (claim.elsewhere, claim.drafted_meanwhile) == ({}, ("t0",))
+
+
+def test_draft_batch_generates_once_and_commits_the_drafts(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    store = open_store(str(db))
+    plan_id = import_plan(store, *independent_plan(3))
+    ready = ready_ai_subtasks(store, plan_id).ready
+    model = ScriptedModel()
+    saved = draft_batch(store, plan_id, model, ready[:2], QUIET)
+    assert [(s.subtask, s.text) for s in saved] == [("t0", "draft of Task 0"), ("t1", "draft of Task 1")]
+    assert [len(b) for b in model.batches] == [2]
+    assert [(k, d, t) for k, d, t in _drafts(db)] == [(s.subtask, s.draft_id, s.text) for s in saved]
+    assert draft_batch(store, plan_id, model, (), QUIET) == [] and len(model.batches) == 1
+
+
+def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(tmp_path: Path) -> None:
+    """No claim: the unique (plan, subtask) draft keeps the earlier one; the batch's other drafts are kept."""
+    db = tmp_path / "r.db"
+    store = open_store(str(db))
+    plan_id = import_plan(store, *independent_plan(3))
+    ready = ready_ai_subtasks(store, plan_id).ready
+    (first,) = draft_batch(store, plan_id, ScriptedModel(), ready[1:2], QUIET)
+
+    rival = ScriptedModel()
+    rival.generate_batch = lambda c, s: ["rival's draft"] * len(c)  # type: ignore[method-assign]
+    saved = draft_batch(store, plan_id, rival, ready, QUIET)
+    assert [s.subtask for s in saved] == ["t0", "t2"]
+    assert [(k, t) for k, _, t in _drafts(db)] == [
+        ("t0", "rival's draft"),
+        ("t1", "draft of Task 1"),
+        ("t2", "rival's draft"),
+    ]
+    created = [e.detail["subtask"] for e in audit_trail(store, entity="draft") if e.action == "draft.created"]
+    assert created == ["t1", "t0", "t2"]
+
+
+def test_releasing_an_empty_claim_writes_nothing(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "r.db"))
+    plan_id = import_plan(store, *independent_plan(1))
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda _c, _k, sql, *_a: statements.append(sql))
+    release_claims(store, BatchClaim(plan_id, "run", (), {}, ()))
+    assert statements == []
+
+
+def test_each_run_gets_its_own_claimer_id() -> None:
+    first, second = claimer_id(), claimer_id()
+    host, pid, nonce = first.split(":")
+    assert (host, pid, len(nonce)) == (socket.gethostname(), str(os.getpid()), 8)
+    assert first != second

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from coassist.errors import CyclicPlan, InvalidTaskTable, SchemaTooNew
+from coassist.plan.model import WorkerKind
 from coassist.review import audit_trail, default_db_url, import_plan, open_store, submit_work, work_items
+from coassist.review.plans import _check_plan_rows, _plan_row
 from coassist.review.schema import SCHEMA_VERSION
 from tests.test_review_support import small_plan
 
@@ -213,3 +215,26 @@ def test_a_version_1_database_is_upgraded_in_place(db_path: Path) -> None:
         assert {"claimed_by", "claimed_until"} <= columns
         assert connection.execute("SELECT count(*) FROM assignments").fetchone() == (9,)
         assert connection.execute("SELECT output, done_by FROM work_items").fetchall() == [("done", "ana")]
+
+
+def test_a_plan_row_is_normalised_and_checked_alone() -> None:
+    tasks = {"a": {"p_pass": 0.5}}
+    kinds: dict[str, WorkerKind] = {"ana": "human", "gpu": "ai"}
+    raw = {"subtask": " a ", "worker": "gpu", "role": " DO ", "start": 0, "end": "1.5"}
+    row = _plan_row(3, raw, tasks, kinds)
+    assert row == {"subtask": "a", "worker": "gpu", "role": "do", "start": 0.0, "end": 1.5}
+    with pytest.raises(InvalidTaskTable, match="plan row 3 has role 'draft'; use 'do' or 'review'") as caught:
+        _plan_row(3, {**raw, "role": "draft"}, tasks, kinds)
+    assert (caught.value.row, caught.value.column) == (3, "role")
+
+
+def test_the_whole_plan_needs_one_reviewer_per_ai_draft() -> None:
+    tasks = {"a": {"p_pass": 0.5}}
+    kinds: dict[str, WorkerKind] = {"ana": "human", "gpu": "ai"}
+    do = {"subtask": "a", "worker": "gpu", "role": "do", "start": 0.0, "end": 0.1}
+    review = {"subtask": "a", "worker": "ana", "role": "review", "start": 0.1, "end": 0.5}
+    _check_plan_rows([do, review], tasks, kinds)
+    with pytest.raises(InvalidTaskTable, match="'a' is drafted by AI worker 'gpu' but has 2 'review' rows"):
+        _check_plan_rows([do, review, review], tasks, kinds)
+    with pytest.raises(InvalidTaskTable, match="'a' has a 'review' row but is not done by an AI worker"):
+        _check_plan_rows([{**do, "worker": "ana"}, review], tasks, kinds)

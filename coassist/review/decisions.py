@@ -12,26 +12,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import get_args
 
 from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
 
 from coassist.errors import DraftAlreadyDecided, InvalidReviewInput, NotInStore, ReviewConflict
 from coassist.review.audit import record
-from coassist.review.schema import Draft, Review, Subtask, WorkItem, utcnow
+from coassist.review.schema import DecisionName, Draft, DraftStatus, Review, Subtask, WorkItem, utcnow
 from coassist.review.store import ReviewStore, as_utc
 
 
 class Decision(str, Enum):
-    """What a reviewer decided. An edit is a pass with changes: the reviewer's text is final."""
+    """What a reviewer decided. An edit is a pass with changes: the reviewer's text is final.
+
+    The values are `DecisionName`'s (a test holds them equal); the enum is what `DecisionResult`
+    carries, for its `status`.
+    """
+
+    _value_: DecisionName
 
     APPROVE = "approve"
     EDIT = "edit"
     REJECT = "reject"
 
     @property
-    def status(self) -> str:
+    def status(self) -> DraftStatus:
         """The draft's status after this decision."""
-        return {"approve": "approved", "edit": "edited", "reject": "rejected"}[self.value]
+        return _STATUS_AFTER[self.value]
+
+
+_STATUS_AFTER: dict[DecisionName, DraftStatus] = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+}
 
 
 @dataclass(frozen=True)
@@ -47,11 +62,25 @@ class DecisionResult:
     work_item_id: int | None
 
 
+@dataclass(frozen=True)
+class _PendingDraft:
+    """A draft as read just before a decision on it: what the decision's write needs."""
+
+    draft_id: int
+    plan_id: int
+    subtask_id: int
+    subtask: str
+    version: int
+    """The version the decision expects (the caller's `expected_version`, else the one read)."""
+    final_text: str | None
+    """The result this decision gives the draft: its text, the reviewer's edit, or none."""
+
+
 def decide(
     store: ReviewStore,
     draft_id: int,
     reviewer: str,
-    decision: Decision | str,
+    decision: Decision | DecisionName,
     edited_text: str | None = None,
     expected_version: int | None = None,
     note: str = "",
@@ -62,7 +91,9 @@ def decide(
     ----------
     decision:
         ``approve``, ``edit`` (then `edited_text` is the final result) or ``reject`` (the
-        subtask becomes `reviewer`'s own work item, as the allocator's rework term assumes).
+        subtask becomes `reviewer`'s own work item, as the allocator's rework term assumes): a
+        `Decision`, or a `DecisionName`. Typed ``str`` too, because callers pass what a button
+        or a request body holds; anything else is refused at run time.
     expected_version:
         The draft's `version` when the reviewer read it (a `QueueItem` carries it). Give it
         from a UI where time passes between reading and deciding; left out, the version read
@@ -81,9 +112,40 @@ def decide(
         an edit, given for another decision, or the draft unchanged; an argument of the wrong type.
         The message says what to pass instead.
     """
-    decision = _check_request(draft_id, reviewer, decision, edited_text, expected_version, note)
+    chosen = _check_request(draft_id, reviewer, decision, edited_text, expected_version, note)
     reviewer = reviewer.strip()
+    pending = _read_pending(store, draft_id, chosen, edited_text, expected_version)
+    now = utcnow()
+    review = Review(
+        draft_id=draft_id,
+        decision=chosen.value,
+        edited_text=edited_text,
+        reviewer=reviewer,
+        note=note,
+        decided_at=now,
+    )
+    work_item_id = None
+    with store.session() as session:
+        stored = _store_decision(session, pending, review)
+        if stored and chosen is Decision.REJECT:
+            work_item_id = _assign_rework(session, pending, reviewer)
+    if not stored:
+        raise _conflict(store, draft_id, pending.subtask, pending.version)
+    return DecisionResult(draft_id, pending.subtask, chosen, reviewer, now, pending.version + 1, work_item_id)
 
+
+def _read_pending(
+    store: ReviewStore,
+    draft_id: int,
+    decision: Decision,
+    edited_text: str | None,
+    expected_version: int | None,
+) -> _PendingDraft:
+    """The draft to decide, read in its own transaction.
+
+    Raises `NotInStore` for no such draft, `DraftAlreadyDecided` for a decided one, and
+    `InvalidReviewInput` for an edit that leaves the text as it is.
+    """
     with store.session() as session:
         draft = session.get(Draft, draft_id)
         if draft is None:
@@ -92,7 +154,6 @@ def decide(
         assert subtask is not None  # a foreign key
         if draft.status != "pending":
             raise _already_decided(draft, subtask.key)
-        version = draft.version if expected_version is None else expected_version
         if decision is Decision.EDIT and edited_text == draft.text:
             raise InvalidReviewInput(
                 f"edited_text of draft {draft_id} is the draft unchanged; approve it instead",
@@ -101,73 +162,73 @@ def decide(
         final_text = {Decision.APPROVE: draft.text, Decision.EDIT: edited_text, Decision.REJECT: None}[
             decision
         ]
-        plan_id, subtask_id, key = draft.plan_id, draft.subtask_id, subtask.key
+        version = draft.version if expected_version is None else expected_version
+        return _PendingDraft(draft.id, draft.plan_id, draft.subtask_id, subtask.key, version, final_text)
 
-    now = utcnow()
-    work_item_id = None
-    with store.session() as session:
-        # The write comes first in its transaction, so SQLite takes the write lock here and a
-        # concurrent reviewer waits for it (busy timeout) and then matches no row.
-        statement = (
-            update(Draft)
-            .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
-            .values(
-                status=decision.status,
-                version=version + 1,
-                decided_by=reviewer,
-                decided_at=now,
-                final_text=final_text,
-            )
-            .execution_options(synchronize_session=False)  # no pre-read: the UPDATE must come first
+
+def _store_decision(session: Session, pending: _PendingDraft, review: Review) -> bool:
+    """Decide the draft if it is still pending at `pending.version`: the conditional UPDATE, then
+    the review row and its audit event. False, with nothing written, when another write won."""
+    status = Decision(review.decision).status
+    # The write comes first in its transaction, so SQLite takes the write lock here and a
+    # concurrent reviewer waits for it (busy timeout) and then matches no row.
+    statement = (
+        update(Draft)
+        .where(Draft.id == pending.draft_id, Draft.version == pending.version, Draft.status == "pending")
+        .values(
+            status=status,
+            version=pending.version + 1,
+            decided_by=review.reviewer,
+            decided_at=review.decided_at,
+            final_text=pending.final_text,
         )
-        result = session.execute(statement)
-        assert isinstance(result, CursorResult)  # an UPDATE's result carries its row count
-        changed = result.rowcount
-        if changed == 1:
-            session.add(
-                Review(
-                    draft_id=draft_id,
-                    decision=decision.value,
-                    edited_text=edited_text,
-                    reviewer=reviewer,
-                    note=note,
-                    decided_at=now,
-                )
-            )
-            record(
-                session,
-                reviewer,
-                f"draft.{decision.status}",
-                "draft",
-                draft_id,
-                subtask=key,
-                version=version + 1,
-                note=note,
-            )
-            if decision is Decision.REJECT:
-                item = WorkItem(
-                    plan_id=plan_id,
-                    subtask_id=subtask_id,
-                    worker=reviewer,
-                    origin="rejected_draft",
-                    draft_id=draft_id,
-                )
-                session.add(item)
-                session.flush()
-                work_item_id = item.id
-                record(
-                    session,
-                    reviewer,
-                    "work.assigned",
-                    "work_item",
-                    item.id,
-                    worker=reviewer,
-                    origin="rejected_draft",
-                    draft=draft_id,
-                )
-    if changed != 1:
-        raise _conflict(store, draft_id, key, version)
-    return DecisionResult(draft_id, key, decision, reviewer, now, version + 1, work_item_id)
+        .execution_options(synchronize_session=False)  # no pre-read: the UPDATE must come first
+    )
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)  # an UPDATE's result carries its row count
+    if result.rowcount != 1:
+        return False
+    session.add(review)
+    record(
+        session,
+        review.reviewer,
+        f"draft.{status}",
+        "draft",
+        pending.draft_id,
+        subtask=pending.subtask,
+        version=pending.version + 1,
+        note=review.note,
+    )
+    return True
+
+
+def _assign_rework(session: Session, rejected: _PendingDraft, reviewer: str) -> int:
+    """Make a rejected draft's subtask `reviewer`'s work item, in the rejection's transaction;
+    return the item's id.
+
+    The allocator charges the reviewer the rework of a failed draft, so the rejecting reviewer
+    redoes the subtask; the output they submit becomes its result for later drafts.
+    """
+    item = WorkItem(
+        plan_id=rejected.plan_id,
+        subtask_id=rejected.subtask_id,
+        worker=reviewer,
+        origin="rejected_draft",
+        draft_id=rejected.draft_id,
+    )
+    session.add(item)
+    session.flush()
+    record(
+        session,
+        reviewer,
+        "work.assigned",
+        "work_item",
+        item.id,
+        worker=reviewer,
+        origin=item.origin,
+        draft=rejected.draft_id,
+    )
+    return item.id
 
 
 def _check_request(
@@ -188,12 +249,11 @@ def _check_request(
         raise InvalidReviewInput(
             "a decision needs the reviewer's name; pass reviewer='your name'", field="reviewer"
         )
-    try:
-        chosen = Decision(decision)
-    except ValueError:
+    if not isinstance(decision, str) or decision not in get_args(DecisionName):
         raise InvalidReviewInput(
-            f"unknown decision {decision!r}; use one of {[d.value for d in Decision]}", field="decision"
-        ) from None
+            f"unknown decision {decision!r}; use one of {list(get_args(DecisionName))}", field="decision"
+        )
+    chosen = Decision(decision)
     if edited_text is not None and not isinstance(edited_text, str):
         raise InvalidReviewInput(
             f"edited_text must be text, got {type(edited_text).__name__}", field="edited_text"

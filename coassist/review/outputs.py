@@ -9,14 +9,17 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coassist.review.schema import Draft, WorkItem
+from coassist.review.schema import Draft, DraftStatus, WorkItem
+
+FINISHED: tuple[DraftStatus, ...] = ("approved", "edited")
+"""The statuses of a draft whose text (`Draft.final_text`) is the subtask's result."""
 
 
 def finished_outputs(session: Session, plan_id: int) -> dict[int, str]:
     """Result text per finished subtask id of a plan."""
     outputs: dict[int, str] = {}
     drafts = select(Draft.subtask_id, Draft.final_text).where(
-        Draft.plan_id == plan_id, Draft.status.in_(("approved", "edited"))
+        Draft.plan_id == plan_id, Draft.status.in_(FINISHED)
     )
     for subtask_id, text in session.execute(drafts):
         outputs[subtask_id] = text or ""

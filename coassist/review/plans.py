@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 from sqlalchemy import select
@@ -24,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 
 from coassist.errors import InvalidTaskTable, NotInStore, PlanImportConflict
 from coassist.plan.io import load_tasks, load_workers
+from coassist.plan.model import WorkerKind
 from coassist.review.audit import current_user, record
-from coassist.review.schema import Assignment, Plan, Project, Subtask, Worker, WorkItem
+from coassist.review.schema import Assignment, Plan, Project, Role, Subtask, Worker, WorkItem
 from coassist.review.store import ReviewStore
 
 _SUBTASK_REQUIRED = ("id", "skill", "human_hours", "review_hours", "p_pass")
@@ -112,7 +113,7 @@ def _store_plan(
     name: str,
     actor: str,
     tasks: dict[str, dict[str, Any]],
-    kinds: dict[str, str],
+    kinds: dict[str, WorkerKind],
     rows: list[dict[str, Any]],
 ) -> int:
     """Write one validated plan in the caller's transaction; return its id."""
@@ -211,60 +212,73 @@ def _read_subtasks(source: pd.DataFrame | Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def _read_worker_kinds(source: pd.DataFrame | Any) -> dict[str, str]:
+def _read_worker_kinds(source: pd.DataFrame | Any) -> dict[str, WorkerKind]:
     """Who is a person and who is an AI worker; the review store needs no hours or costs."""
     return {worker.id: worker.kind for worker in load_workers(source, required=("id", "kind"))}
 
 
 def _validate_plan(
-    frame: pd.DataFrame, tasks: dict[str, dict[str, Any]], kinds: dict[str, str]
+    frame: pd.DataFrame, tasks: dict[str, dict[str, Any]], kinds: dict[str, WorkerKind]
 ) -> list[dict[str, Any]]:
+    """The plan table's rows, checked one by one and then as a whole (see `_check_plan_rows`)."""
     missing = [c for c in ("subtask", "worker", "role", "start", "end") if c not in frame.columns]
     if missing:
         raise InvalidTaskTable(
             f"the plan table lacks the column(s) {missing}; it needs subtask, worker, role, start, end",
             column=missing[0],
         )
-    rows: list[dict[str, Any]] = []
-    for position, row in enumerate(frame.to_dict("records")):
-        subtask, worker, role = (
-            str(row["subtask"]).strip(),
-            str(row["worker"]).strip(),
-            str(row["role"]).strip().lower(),
+    rows = [_plan_row(position, row, tasks, kinds) for position, row in enumerate(frame.to_dict("records"))]
+    _check_plan_rows(rows, tasks, kinds)
+    return rows
+
+
+def _plan_row(
+    position: int, row: dict[str, Any], tasks: dict[str, dict[str, Any]], kinds: dict[str, WorkerKind]
+) -> dict[str, Any]:
+    """One plan row, normalised: known subtask and worker, a role, hours; only people review."""
+    subtask, worker, role = (
+        str(row["subtask"]).strip(),
+        str(row["worker"]).strip(),
+        str(row["role"]).strip().lower(),
+    )
+    if subtask not in tasks:
+        raise InvalidTaskTable(
+            f"plan row {position} names subtask {subtask!r}, which is not in the subtask table",
+            row=position,
+            column="subtask",
         )
-        if subtask not in tasks:
-            raise InvalidTaskTable(
-                f"plan row {position} names subtask {subtask!r}, which is not in the subtask table",
-                row=position,
-                column="subtask",
-            )
-        if worker not in kinds:
-            raise InvalidTaskTable(
-                f"plan row {position} names worker {worker!r}, which is not in the worker table",
-                row=position,
-                column="worker",
-            )
-        if role not in ("do", "review"):
-            raise InvalidTaskTable(
-                f"plan row {position} has role {row['role']!r}; use 'do' or 'review'",
-                row=position,
-                column="role",
-            )
-        if role == "review" and kinds[worker] != "human":
-            raise InvalidTaskTable(
-                f"plan row {position}: {worker!r} is an AI worker and cannot review {subtask!r}",
-                row=position,
-                column="worker",
-            )
-        rows.append(
-            {
-                "subtask": subtask,
-                "worker": worker,
-                "role": role,
-                "start": _hour(row["start"], position, "start"),
-                "end": _hour(row["end"], position, "end"),
-            }
+    if worker not in kinds:
+        raise InvalidTaskTable(
+            f"plan row {position} names worker {worker!r}, which is not in the worker table",
+            row=position,
+            column="worker",
         )
+    if role not in get_args(Role):
+        raise InvalidTaskTable(
+            f"plan row {position} has role {row['role']!r}; use {' or '.join(map(repr, get_args(Role)))}",
+            row=position,
+            column="role",
+        )
+    if role == "review" and kinds[worker] != "human":
+        raise InvalidTaskTable(
+            f"plan row {position}: {worker!r} is an AI worker and cannot review {subtask!r}",
+            row=position,
+            column="worker",
+        )
+    return {
+        "subtask": subtask,
+        "worker": worker,
+        "role": role,
+        "start": _hour(row["start"], position, "start"),
+        "end": _hour(row["end"], position, "end"),
+    }
+
+
+def _check_plan_rows(
+    rows: list[dict[str, Any]], tasks: dict[str, dict[str, Any]], kinds: dict[str, WorkerKind]
+) -> None:
+    """What the review loop needs of the whole plan: each subtask done exactly once, and each AI
+    draft with a p_pass and exactly one human reviewer (and no review row without an AI draft)."""
     done = Counter(r["subtask"] for r in rows if r["role"] == "do")
     reviewed = Counter(r["subtask"] for r in rows if r["role"] == "review")
     for key in tasks:
@@ -297,7 +311,6 @@ def _validate_plan(
                 row=r["subtask"],
                 column="role",
             )
-    return rows
 
 
 def _upsert_subtasks(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 from sqlalchemy import and_, select
@@ -18,6 +18,7 @@ from coassist.review.schema import Assignment, Draft, Subtask
 from coassist.review.store import ReviewStore, as_utc
 
 QueueOrder = Literal["p_pass", "created"]
+"""How `review_queue` lists drafts: least confident first (``p_pass``) or oldest first."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,9 @@ def review_queue(
     ``order_by="p_pass"`` (default) lists the least confident first; ``"created"`` oldest first.
     Ties keep drafting order.
     """
-    if order_by not in ("p_pass", "created"):
-        raise ValueError(f"order_by must be 'p_pass' or 'created', got {order_by!r}")
+    if order_by not in get_args(QueueOrder):
+        accepted = " or ".join(repr(order) for order in get_args(QueueOrder))
+        raise ValueError(f"order_by must be {accepted}, got {order_by!r}")
     review_row = and_(
         Assignment.plan_id == Draft.plan_id,
         Assignment.subtask_id == Draft.subtask_id,

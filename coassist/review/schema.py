@@ -11,10 +11,31 @@ knows refuses the database rather than misreading it.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from coassist.plan.model import WorkerKind
+
+# The closed sets the columns below hold, each written once. Runtime checks use
+# ``typing.get_args`` of these; the columns stay plain strings in the database (their explicit
+# `String` types fix the DDL), so adding a value needs no schema change.
+
+DraftStatus = Literal["pending", "approved", "edited", "rejected"]
+"""A draft's review state: pending until one decision makes it approved, edited or rejected."""
+
+DecisionName = Literal["approve", "edit", "reject"]
+"""A reviewer's decision, as `decide` takes it and the `reviews` table stores it."""
+
+Role = Literal["do", "review"]
+"""A plan row's part in a subtask: do it, or review the AI's draft of it."""
+
+WorkStatus = Literal["open", "done"]
+"""A work item is open until its output is submitted."""
+
+WorkOrigin = Literal["plan", "rejected_draft"]
+"""Why a person has a work item: the plan gave them the subtask, or they rejected its draft."""
 
 SCHEMA_VERSION = 2
 """The schema this coassist writes and understands.
@@ -79,7 +100,7 @@ class Worker(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
     key: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[WorkerKind] = mapped_column(String(10))
 
 
 class Assignment(Base):
@@ -95,7 +116,7 @@ class Assignment(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
     subtask_id: Mapped[int] = mapped_column(ForeignKey("subtasks.id"), index=True)
     worker: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(10))
+    role: Mapped[Role] = mapped_column(String(10))
     start_hour: Mapped[float] = mapped_column(Float)
     end_hour: Mapped[float] = mapped_column(Float)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -125,7 +146,7 @@ class Draft(Base):
     p_pass: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    status: Mapped[DraftStatus] = mapped_column(String(10), default="pending", index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -138,7 +159,7 @@ class Review(Base):
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(primary_key=True)
     draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id"), unique=True)
-    decision: Mapped[str] = mapped_column(String(10))
+    decision: Mapped[DecisionName] = mapped_column(String(10))
     edited_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewer: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
@@ -153,9 +174,9 @@ class WorkItem(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
     subtask_id: Mapped[int] = mapped_column(ForeignKey("subtasks.id"), index=True)
     worker: Mapped[str] = mapped_column(String(200), index=True)
-    origin: Mapped[str] = mapped_column(String(20))
+    origin: Mapped[WorkOrigin] = mapped_column(String(20))
     draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id"), nullable=True)
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    status: Mapped[WorkStatus] = mapped_column(String(10), default="open")
     output: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(nullable=True)

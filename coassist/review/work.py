@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, select, update
 
 from coassist.errors import InvalidReviewInput, NotInStore, WorkAlreadySubmitted
 from coassist.review.audit import current_user, record
-from coassist.review.schema import Subtask, WorkItem, utcnow
+from coassist.review.schema import Subtask, WorkItem, WorkOrigin, WorkStatus, utcnow
 from coassist.review.store import ReviewStore, as_utc
 
 
@@ -29,9 +29,9 @@ class WorkItemView:
     title: str
     skill: str
     worker: str
-    origin: str
+    origin: WorkOrigin
     draft_id: int | None
-    status: str
+    status: WorkStatus
     output: str | None
     created_at: datetime
 
@@ -40,7 +40,7 @@ def work_items(
     store: ReviewStore,
     worker: str | None = None,
     plan_id: int | None = None,
-    status: Literal["open", "done", "all"] = "open",
+    status: WorkStatus | Literal["all"] = "open",
 ) -> list[WorkItemView]:
     """Work items, oldest first, filtered by person, plan and status."""
     query = select(WorkItem, Subtask).join(Subtask, WorkItem.subtask_id == Subtask.id).order_by(WorkItem.id)
