@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,26 @@ def shell(tiny_model_dir: Path):
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the browser tests last: they are the slowest, and the rest give faster feedback."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture
+def review_db(tmp_path: Path) -> str:
+    """A review database holding a small plan and its two ready drafts (see `seed_review_db`)."""
+    from tests.test_server_handlers import seed_review_db
+
+    return seed_review_db(tmp_path / "review.db")
+
+
+@pytest.fixture
+def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
+    """pytest-jupyter's server, with coassist on the tiny model and `review_db`; the user is
+    whoever the request's test header names (Jupyter's default makes a new anonymous one each time)."""
+    from tests.test_server_handlers import HeaderIdentityProvider
+
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"coassist": True},
+            "identity_provider_class": HeaderIdentityProvider,
+        },
+        "CoassistServer": {"model": str(tiny_model_dir), "db_url": review_db, "completion_max_new_tokens": 8},
+    }

@@ -32,28 +32,13 @@ from coassist.server.requests import (
     MAX_NOTE_CHARS,
 )
 from tests.test_review_support import ScriptedModel, small_plan
-from tests.test_server_handlers import USER_HEADER, HeaderIdentityProvider, seed_review_db
+from tests.test_server_handlers import USER_HEADER
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 MB = 1_000_000
 LABEXTENSION_SRC = Path(__file__).resolve().parents[1] / "labextension" / "src"
 
-
-@pytest.fixture
-def review_db(tmp_path: Path) -> str:
-    return seed_review_db(tmp_path / "review.db")
-
-
-@pytest.fixture
-def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"coassist": True},
-            "identity_provider_class": HeaderIdentityProvider,
-        },
-        "CoassistServer": {"model": str(tiny_model_dir), "db_url": review_db, "completion_max_new_tokens": 8},
-    }
 
 
 def snapshot(url: str) -> tuple[Any, ...]:

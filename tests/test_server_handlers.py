@@ -20,7 +20,8 @@ from coassist.review import (
     review_queue,
     work_items,
 )
-from coassist.server.plan_summary import current_plan_summary
+from coassist.server.plan_summary import current_plan
+from coassist.server.replies import plan_json
 from tests.test_review_support import ScriptedModel, small_plan
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -51,22 +52,6 @@ def seed_review_db(path: Path) -> str:
         plan_id = import_plan(store, *small_plan(), project="sales", name="week 1", actor="lead")
         draft_ai_subtasks(store, plan_id, ScriptedModel(), DraftingConfig(progress=False))
     return url
-
-
-@pytest.fixture
-def review_db(tmp_path: Path) -> str:
-    return seed_review_db(tmp_path / "review.db")
-
-
-@pytest.fixture
-def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"coassist": True},
-            "identity_provider_class": HeaderIdentityProvider,
-        },
-        "CoassistServer": {"model": str(tiny_model_dir), "db_url": review_db, "completion_max_new_tokens": 8},
-    }
 
 
 async def fetch_json(
@@ -214,7 +199,7 @@ async def test_complete_rejects_a_prefix_that_is_not_text(jp_fetch: Any) -> None
 
 def test_plan_summary_without_a_plan(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "empty.db")) as store:
-        plan = current_plan_summary(store)
+        plan = plan_json(current_plan(store))
     assert plan == {
         "available": False,
         "message": "No plan yet: import one with coassist.review.import_plan(store, ...).",

@@ -10,14 +10,13 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
 from coassist.review import open_store, review_queue
-from tests.test_server_handlers import USER_HEADER, HeaderIdentityProvider, seed_review_db
+from tests.test_server_handlers import USER_HEADER
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -34,20 +33,6 @@ connection.execute("COMMIT")
 """
 
 
-@pytest.fixture
-def review_db(tmp_path: Path) -> str:
-    return seed_review_db(tmp_path / "review.db")
-
-
-@pytest.fixture
-def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"coassist": True},
-            "identity_provider_class": HeaderIdentityProvider,
-        },
-        "CoassistServer": {"model": str(tiny_model_dir), "db_url": review_db},
-    }
 
 
 async def test_api_status_answers_while_a_decision_waits_for_the_lock(jp_fetch: Any, review_db: str) -> None:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
 import pytest
+import traitlets
 
 from coassist.notebook.widgets import AllocationBoard
+from coassist.notebook.widgets._status import status_html
+from coassist.notebook.widgets.allocation_board import (
+    plan_status_html,
+    price_records,
+    prices_html,
+    why_not_html,
+)
 from coassist.plan import Subtask, Worker
 
 TASKS = [
@@ -23,10 +35,7 @@ def rows(board: AllocationBoard) -> list[list[str]]:
 
 
 def shadow(board: AllocationBoard) -> dict[str, float]:
-    html = board.shadow_prices.value
-    return {
-        w: float(html.split(f"<td>{w}</td>")[1].split("<td>")[2].split("</td>")[0]) for w in ("ann", "gpu")
-    }
+    return {record["worker"]: record["value_per_hour"] for record in board.shadow_prices}
 
 
 @pytest.fixture
@@ -62,7 +71,8 @@ def test_infeasible_shows_why_not_and_the_smallest_fix(board: AllocationBoard) -
     ]
     assert "No plan fits the team" in board.status.value
     assert "+ ann (human): 2 h" in board.why_not.value
-    assert (board.table.value, board.gantt.value, board.shadow_prices.value) == ("", b"", "")
+    assert (board.table.value, board.gantt.value, board.prices_table.value) == ("", b"", "")
+    assert board.shadow_prices == []
     board.hours["ann"].value = 6
     assert board.plan is not None and board.why_not.value == ""
 
@@ -79,3 +89,65 @@ def test_tables_are_accepted_as_well_as_dataclasses() -> None:
     board = AllocationBoard(tasks, team)
     assert rows(board) == [["a", "ann", "do"]]
     assert "<b>cost 20.00</b>" in board.status.value
+
+
+# --- the results are data: read, observed and linked; the HTML is drawn from them ------------------
+
+
+def test_results_are_traits_a_notebook_can_observe(board: AllocationBoard) -> None:
+    seen: list[tuple[str, Any, list[dict[str, Any]]]] = []
+    # An observer of one result already sees the others updated with it.
+    board.observe(lambda change: seen.append((change["name"], board.plan, board.shadow_prices)), names="plan")
+    board.hours["ann"].value = 4
+    assert seen == [("plan", None, [])]
+    board.costs["gpu"].value = 200
+    board.hours["ann"].value = 6
+    assert seen[-1][1] is board.plan and seen[-1][2] == board.shadow_prices
+    assert shadow(board) == {"ann": 150.0, "gpu": 0.0}
+    assert board.shadow_prices[0] == {"worker": "ann", "kind": "human", "value_per_hour": 150.0}
+
+
+def test_results_can_be_linked_but_not_overwritten(board: AllocationBoard) -> None:
+    cost = widgets.FloatText()
+    traitlets.dlink((board, "plan"), (cost, "value"), lambda plan: plan.cost if plan else 0.0)
+    assert cost.value == 302.0
+    board.costs["gpu"].value = 200
+    assert cost.value == 350.0
+    reason = widgets.Text()
+    traitlets.dlink((board, "no_plan_reason"), (reason, "value"))
+    board.hours["ann"].value = 1
+    assert cost.value == 0.0 and "+ ann (human)" in reason.value
+    with pytest.raises(traitlets.TraitError, match="read-only"):
+        board.plan = None
+
+
+def test_the_why_not_is_data_with_its_words(board: AllocationBoard) -> None:
+    board.hours["ann"].value = 4
+    assert board.explanation is not None
+    assert board.no_plan_reason == board.explanation.message
+    assert board.why_not.value == why_not_html(board.no_plan_reason, board.explanation)
+    board.hours["ann"].value = 8
+    assert (board.explanation, board.no_plan_reason) == (None, "")
+
+
+def test_prices_html_is_a_view_of_the_records() -> None:
+    records = [{"worker": "ann", "kind": "human", "value_per_hour": 1234.5}]
+    view = prices_html(records)
+    assert view.startswith("<b>Value of one more hour</b>")
+    assert "<td>ann</td>" in view and "<td>1,234.50</td>" in view
+    assert prices_html([]) == ""
+
+
+def test_why_not_html_escapes_the_reason_and_adds_the_fix() -> None:
+    assert why_not_html("", None) == ""
+    assert why_not_html("a < b", None) == "<pre>a &lt; b</pre>"
+
+
+def test_plan_status_html_without_a_plan_is_the_shared_error_status() -> None:
+    assert plan_status_html(None) == status_html("No plan fits the team.", "error", bold=True)
+
+
+def test_price_records_are_plain_python() -> None:
+    frame = pd.DataFrame({"worker": ["ann"], "kind": ["human"], "value_per_hour": [2.5]})
+    assert price_records(frame) == [{"worker": "ann", "kind": "human", "value_per_hour": 2.5}]
+    assert price_records(None) == []

@@ -24,14 +24,20 @@ def make_session(fake: Any = None, **config: Any) -> AssistSession:
     return session
 
 
+def ask(chat: ChatWidget, question: str) -> list[str]:
+    """Send `question` as a click would and wait for the answer: every transcript drawn meanwhile."""
+    shown: list[str] = []
+    chat.transcript.observe(lambda change: shown.append(change["new"]), names="value")
+    chat.prompt.value = question
+    chat.send_button.click()
+    chat.wait(5)
+    return shown
+
+
 def test_send_streams_the_answer_into_the_transcript() -> None:
     session = make_session(ScriptedModel(ANSWER))
     chat = ChatWidget(session, min_interval=0)
-    shown: list[str] = []
-    chat.transcript.observe(lambda change: shown.append(change["new"]), names="value")
-    chat.prompt.value = "How do I summarise {rows} rows?"
-    chat.send_button.click()
-    chat.wait(5)
+    shown = ask(chat, "How do I summarise {rows} rows?")
     # Interpolated like %%assist; streamed piece by piece with a cursor, then final.
     assert "How do I summarise 42 rows?" in chat.transcript.value
     assert any("use df.describe() ▌" in value for value in shown)
@@ -104,3 +110,11 @@ def test_outside_a_kernel_the_error_says_what_to_pass(monkeypatch: pytest.Monkey
     monkeypatch.setattr("IPython.get_ipython", lambda: None)
     with pytest.raises(RuntimeError, match="session=AssistSession"):
         ChatWidget()
+
+
+def test_the_transcript_is_redrawn_through_the_shared_throttle() -> None:
+    chat = ChatWidget(make_session(ScriptedModel("one two three")), min_interval=3600)
+    partials = [value for value in ask(chat, "count") if "▌" in value]
+    # The question with a bare cursor, then the first piece; later pieces wait for the final render.
+    assert len(partials) == 2 and partials[1].endswith("<b>coassist:</b> one ▌</div></div>")
+    assert "<b>coassist:</b> one two three</div>" in chat.transcript.value

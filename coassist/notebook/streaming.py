@@ -2,18 +2,45 @@
 
 Updates go through one display id, so the output is replaced in place rather than
 appended. They are throttled: re-sending the whole text after every token would cost the
-front end more than the model spends generating it.
+front end more than the model spends generating it. `Throttle` is that rate limit, shared
+with the chat widget's transcript.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from IPython.display import display, update_display
 
 # 20 updates a second reads as smooth streaming and stays far below what the front end handles.
 DEFAULT_MIN_INTERVAL = 0.05
+
+
+class Throttle:
+    """Lets an update through at most once per `min_interval` seconds; the first always passes.
+
+    Examples
+    --------
+    >>> ticks = iter([10.0, 10.01, 10.06, 10.07]).__next__
+    >>> throttle = Throttle(0.05, clock=ticks)
+    >>> [throttle.ready() for _ in range(4)]
+    [True, False, True, False]
+    """
+
+    def __init__(self, min_interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_interval = min_interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def ready(self) -> bool:
+        """True when an update may go out now (and counts it as sent), False to skip this one."""
+        now = self._clock()
+        if self._last is not None and now - self._last < self.min_interval:
+            return False
+        self._last = now
+        return True
 
 
 class StreamingDisplay:
@@ -24,19 +51,20 @@ class StreamingDisplay:
     """
 
     def __init__(self, min_interval: float | None = None) -> None:
-        self.min_interval = DEFAULT_MIN_INTERVAL if min_interval is None else min_interval
+        self._throttle = Throttle(DEFAULT_MIN_INTERVAL if min_interval is None else min_interval)
         self.text = ""
         self.updates = 0
-        self._last_update = 0.0
         handle = display({"text/plain": "…"}, raw=True, display_id=True)
         self.display_id: str = handle.display_id if handle is not None else ""
 
+    @property
+    def min_interval(self) -> float:
+        return self._throttle.min_interval
+
     def append(self, piece: str) -> None:
         self.text += piece
-        now = time.monotonic()
-        if now - self._last_update >= self.min_interval:
+        if self._throttle.ready():
             self._show({"text/plain": self.text + " ▌"}, {})
-            self._last_update = now
 
     def finish(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         self._show(data, metadata)

@@ -28,7 +28,6 @@ import json
 import math
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from functools import wraps
 from http.client import responses
 from typing import Any, TypeVar
@@ -51,7 +50,15 @@ from coassist.errors import (
 )
 from coassist.review import QueueItem, ReviewStore, decide, review_queue
 from coassist.server.completion import CompletionService
-from coassist.server.plan_summary import current_plan_summary
+from coassist.server.plan_summary import current_plan, plan_names
+from coassist.server.replies import (
+    completion_json,
+    conflict_json,
+    decision_json,
+    error_json,
+    plan_json,
+    review_list_json,
+)
 from coassist.server.requests import parse_completion, parse_decision, parse_queue_query
 from coassist.server.store_access import StoreAccess
 
@@ -64,16 +71,20 @@ UNEXPECTED_MESSAGE = "coassist hit an unexpected error; the Jupyter server log h
 
 
 class Refusal(tornado.web.HTTPError):
-    """An error reply: `status` with ``{"message": message, **extra}`` and extra response headers."""
+    """An error reply: `status` with `body` (by default ``{"message": message}``) and extra headers."""
 
     def __init__(
-        self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         # "%s" keeps a message holding "%" intact through tornado's log formatting.
         super().__init__(status, "%s", message)
         self.message = message
         self.headers = headers or {}
-        self.extra = extra
+        self.body = error_json(message) if body is None else body
 
 
 def json_text(data: Any) -> str:
@@ -145,19 +156,24 @@ class CoassistHandler(APIHandler):
         carry a "traceback" field and, for anything but HTTPError, only "Unhandled error")."""
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, Refusal):
-            data = {"message": error.message, **error.extra}
             for name, value in error.headers.items():
                 self.set_header(name, value)
-        elif isinstance(error, tornado.web.HTTPError) and error.log_message:
-            try:
-                data = {"message": error.log_message % error.args if error.args else error.log_message}
-            except (TypeError, ValueError):
-                data = {"message": error.log_message}
-        elif status_code < 500:
-            data = {"message": responses.get(status_code, "the request was refused")}
+            self.finish(json_text(error.body))
         else:
-            data = {"message": UNEXPECTED_MESSAGE}
-        self.finish(json_text(data))
+            self.finish(json_text(error_json(error_message(error, status_code))))
+
+
+def error_message(error: BaseException | None, status_code: int) -> str:
+    """The sentence an error reply carries for anything but a `Refusal`: tornado's own message
+    (405, 404), else the status's name, else (a 5xx) a pointer to the server log."""
+    if isinstance(error, tornado.web.HTTPError) and error.log_message:
+        try:
+            return error.log_message % error.args if error.args else error.log_message
+        except (TypeError, ValueError):
+            return error.log_message
+    if status_code < 500:
+        return responses.get(status_code, "the request was refused")
+    return UNEXPECTED_MESSAGE
 
 
 class CompleteHandler(CoassistHandler):
@@ -195,7 +211,7 @@ class CompleteHandler(CoassistHandler):
             raise Refusal(502, f"the completion endpoint failed: {error}") from None
         connection: Any = self.request.connection  # an HTTP1Connection while the request lives
         if not connection.stream.closed():
-            self.reply(asdict(completion))
+            self.reply(completion_json(completion))
 
     def on_connection_close(self) -> None:
         # The front end aborts a request the user has typed past: stop generating for it.
@@ -210,7 +226,7 @@ class PlanHandler(CoassistHandler):
     @authorized
     @refusals
     async def get(self) -> None:
-        self.reply(await self.in_store(current_plan_summary))
+        self.reply(plan_json(await self.in_store(current_plan)))
 
 
 class ReviewsHandler(CoassistHandler):
@@ -223,8 +239,8 @@ class ReviewsHandler(CoassistHandler):
         reviewer = parse_queue_query(
             self.get_query_argument("status", "pending"), self.get_query_argument("reviewer", None)
         )
-        items = await self.in_store(lambda store: review_queue(store, reviewer=reviewer))
-        self.reply({"reviews": [queue_item_json(item) for item in items]})
+        items, names = await self.in_store(lambda store: pending_reviews(store, reviewer))
+        self.reply(review_list_json(items, names))
 
     @tornado.web.authenticated
     @authorized
@@ -250,47 +266,18 @@ class ReviewsHandler(CoassistHandler):
                     note=request.note,
                 )
             )
-        except DraftAlreadyDecided as error:
-            current = {
-                "id": error.draft_id,
-                "subtask": error.subtask,
-                "status": error.decision,
-                "decided_by": error.decided_by,
-            }
-            raise Refusal(409, str(error), current=current) from None
         except ReviewConflict as error:
-            raise Refusal(409, str(error), current=None) from None
+            winner = error if isinstance(error, DraftAlreadyDecided) else None
+            raise Refusal(409, str(error), body=conflict_json(str(error), winner)) from None
         except ValueError as error:  # decide's own checks: an edit without text, text unchanged
             raise Refusal(400, str(error)) from None
-        self.reply(
-            {
-                "id": result.draft_id,
-                "subtask": result.subtask,
-                "status": result.decision.status,
-                "version": result.version,
-                "decided_by": result.reviewer,
-                "decided_at": result.decided_at.isoformat(),
-                "work_item_id": result.work_item_id,
-            }
-        )
+        self.reply(decision_json(result))
 
 
-def queue_item_json(item: QueueItem) -> dict[str, Any]:
-    """A pending draft as the sidebar's `IReviewItem`."""
-    return {
-        "id": item.draft_id,
-        "version": item.version,
-        "status": "pending",
-        "subtask": item.subtask,
-        "title": item.title,
-        "text": item.text,
-        "model": item.model_spec,
-        "p_pass": item.p_pass,
-        "plan": f"plan {item.plan_id}",
-        "reviewer": item.reviewer,
-        "decided_by": None,
-        "created_at": item.created_at.isoformat(),
-    }
+def pending_reviews(store: ReviewStore, reviewer: str | None) -> tuple[list[QueueItem], dict[int, str]]:
+    """The review queue (least confident first) and the names of the plans its drafts belong to."""
+    items = review_queue(store, reviewer=reviewer)
+    return items, plan_names(store, {item.plan_id for item in items})
 
 
 def setup_handlers(web_app: tornado.web.Application) -> None:

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from coassist.errors import InvalidRequest
-
-Action = Literal["approve", "edit", "reject"]
-ACTIONS: tuple[Action, ...] = ("approve", "edit", "reject")
+from coassist.server.contract import ACTIONS, Action, fields, required
 
 MAX_ROW_ID = 2**63 - 1
 """Largest draft id or version: SQLite's INTEGER and PostgreSQL's BIGINT. A bigger number made the
@@ -56,8 +54,8 @@ MAX_COMPLETION_BODY_BYTES = 4 * 1024 * 1024
 MAX_PATH_CHARS = 4096
 """A notebook path (PATH_MAX on Linux); the server does not use it beyond logging."""
 
-DECISION_FIELDS = ("id", "version", "action", "text", "note", "reviewer")
-COMPLETION_FIELDS = ("prefix", "suffix", "path")
+DECISION_FIELDS = fields("ReviewDecision")
+COMPLETION_FIELDS = fields("CompletionRequest")
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ class CompletionRequest:
 def parse_decision(raw: bytes) -> DecisionRequest:
     """A reviewer's decision from a request body, or `InvalidRequest` saying what to fix."""
     body = json_object(raw, MAX_DECISION_BODY_BYTES, DECISION_FIELDS)
-    missing = [name for name in ("id", "action") if name not in body]
+    missing = [name for name in required("ReviewDecision") if name not in body]
     if missing:
         raise InvalidRequest(
             "a decision needs 'id' (the draft's integer id) and 'action' (approve, edit or reject); "

@@ -4,10 +4,13 @@ import { ServerConnection } from '@jupyterlab/services';
 import {
   ICoassistClient,
   ICompletionReply,
+  ICompletionRequest,
   IDecisionResult,
-  IPlanSummary,
+  IErrorReply,
   IReviewDecision,
   IReviewItem,
+  IReviewList,
+  PlanReply,
   ReviewConflictError
 } from './tokens';
 
@@ -18,25 +21,20 @@ import {
 export class CoassistClient implements ICoassistClient {
   private readonly settings = ServerConnection.makeSettings();
 
-  async complete(
-    prefix: string,
-    suffix: string,
-    path: string,
-    signal?: AbortSignal
-  ): Promise<ICompletionReply> {
+  async complete(request: ICompletionRequest, signal?: AbortSignal): Promise<ICompletionReply> {
     return this.request<ICompletionReply>('complete', {
       method: 'POST',
-      body: JSON.stringify({ prefix, suffix, path }),
+      body: JSON.stringify(request),
       signal
     });
   }
 
-  async plan(): Promise<IPlanSummary> {
-    return this.request<IPlanSummary>('plan', {});
+  async plan(): Promise<PlanReply> {
+    return this.request<PlanReply>('plan', {});
   }
 
   async reviews(status = 'pending'): Promise<IReviewItem[]> {
-    const reply = await this.request<{ reviews: IReviewItem[] }>(
+    const reply = await this.request<IReviewList>(
       `reviews?status=${encodeURIComponent(status)}`,
       {}
     );
@@ -55,11 +53,12 @@ export class CoassistClient implements ICoassistClient {
     const response = await ServerConnection.makeRequest(url, init, this.settings);
     const body = await response.text();
     const data = body ? JSON.parse(body) : {};
-    if (response.status === 409) {
-      throw new ReviewConflictError(data.message, data.current ?? null);
-    }
     if (!response.ok) {
-      throw new ServerConnection.ResponseError(response, data.message ?? body);
+      const error = data as Partial<IErrorReply>;
+      if (response.status === 409) {
+        throw new ReviewConflictError(error.message ?? body, error.current ?? null);
+      }
+      throw new ServerConnection.ResponseError(response, error.message ?? body);
     }
     return data as T;
   }

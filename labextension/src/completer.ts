@@ -39,7 +39,7 @@ export class CoassistInlineProvider implements IInlineCompletionProvider {
     }
     const path = (context.widget as { context?: { path?: string } }).context?.path ?? '';
     try {
-      const reply = await this.client.complete(prefix, suffix, path, controller.signal);
+      const reply = await this.client.complete({ prefix, suffix, path }, controller.signal);
       return { items: reply.text ? [{ insertText: reply.text }] : [] };
     } catch (error) {
       if (controller.signal.aborted) {

@@ -3,8 +3,9 @@ import { Widget } from '@lumino/widgets';
 
 import {
   ICoassistClient,
-  IPlanSummary,
   IReviewItem,
+  PlanReply,
+  ReviewAction,
   ReviewConflictError
 } from './tokens';
 
@@ -52,18 +53,17 @@ export class CoassistSidebar extends Widget {
     }
   }
 
-  private renderPlan(plan: IPlanSummary): void {
+  private renderPlan(plan: PlanReply): void {
     this.planNode.replaceChildren(heading('Plan'));
     const summary = document.createElement('p');
     summary.className = 'jp-coassist-plan-summary';
+    summary.textContent = plan.message;
     if (!plan.available) {
-      summary.textContent = plan.message;
       this.planNode.appendChild(summary);
       return;
     }
-    summary.textContent = plan.message;
     const list = document.createElement('ul');
-    for (const worker of plan.workers ?? []) {
+    for (const worker of plan.workers) {
       const item = document.createElement('li');
       item.textContent = `${worker.worker} (${worker.kind}): ${worker.hours.toFixed(1)} h, ${worker.subtasks.join(', ')}`;
       list.appendChild(item);
@@ -93,7 +93,8 @@ export class CoassistSidebar extends Widget {
     const meta = document.createElement('div');
     meta.className = 'jp-coassist-meta';
     const assigned = review.reviewer ? ` · for ${review.reviewer}` : '';
-    meta.textContent = `${review.model} · p(pass) ${review.p_pass.toFixed(2)} · ${review.plan}${assigned}`;
+    const plan = planLabel(review.plan_id, review.plan_name);
+    meta.textContent = `${review.model} · p(pass) ${review.p_pass.toFixed(2)} · ${plan}${assigned}`;
     const text = document.createElement('textarea');
     text.className = 'jp-coassist-draft';
     text.value = review.text;
@@ -101,7 +102,7 @@ export class CoassistSidebar extends Widget {
     text.rows = Math.min(8, review.text.split('\n').length + 1);
     const buttons = document.createElement('div');
     buttons.className = 'jp-coassist-buttons';
-    const decide = (action: 'approve' | 'edit' | 'reject') => async () => {
+    const decide = (action: ReviewAction) => async () => {
       await this.decide(review, action, text.value);
     };
     const approve = button('Approve', 'jp-coassist-approve', decide('approve'));
@@ -122,7 +123,7 @@ export class CoassistSidebar extends Widget {
 
   private async decide(
     review: IReviewItem,
-    action: 'approve' | 'edit' | 'reject',
+    action: ReviewAction,
     text: string
   ): Promise<void> {
     // The server records the decision under the signed-in user (or its configured
@@ -149,6 +150,11 @@ export class CoassistSidebar extends Widget {
     this.statusNode.textContent = message;
     this.statusNode.classList.toggle('jp-coassist-error', isError);
   }
+}
+
+/** A plan as people name it: its imported name with its id, or the id alone. */
+export function planLabel(id: number, name: string): string {
+  return name ? `${name} (plan ${id})` : `plan ${id}`;
 }
 
 function heading(text: string): HTMLElement {

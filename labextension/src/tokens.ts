@@ -1,50 +1,120 @@
 import { Token } from '@lumino/coreutils';
 
-/** One AI draft waiting for (or past) a human decision, as GET /coassist/reviews returns it. */
+/*
+ * The REST contract's TypeScript side. Every body the server sends or accepts is written once as
+ * JSON Schema in coassist/server/contract.py; each object schema is declared here as `I` + its
+ * name with exactly its keys (optional where the schema does not require them), each enum and
+ * union as a type of the same name. tests/test_server_contract.py reads this file and checks it.
+ * Display text stays out of the data: the front end formats ids, names and times itself.
+ */
+
+/** What a reviewer can decide about a draft. */
+export type ReviewAction = 'approve' | 'edit' | 'reject';
+
+/** A draft's status after a decision (approve, edit, reject in that order). */
+export type DecidedStatus = 'approved' | 'edited' | 'rejected';
+
+/** One AI draft waiting for a human decision, as GET /coassist/reviews returns it. */
 export interface IReviewItem {
   id: number;
   version: number;
-  status: string;
+  status: 'pending';
   subtask: string;
   title: string;
   text: string;
   model: string;
   p_pass: number;
-  plan: string;
+  plan_id: number;
+  /** The name the plan was imported under; may be empty. */
+  plan_name: string;
+  /** Who the plan assigned to review it. */
   reviewer: string | null;
+  /** ISO 8601, UTC. */
+  created_at: string;
+}
+
+/** GET /coassist/reviews: pending drafts, least confident first. */
+export interface IReviewList {
+  reviews: IReviewItem[];
+}
+
+/** What the reviewer decided; `text` is the edited draft and is sent only with `edit`. */
+export interface IReviewDecision {
+  id: number;
+  /** The version the draft was read at: a newer one makes the decision a 409, not an overwrite. */
+  version?: number;
+  action: ReviewAction;
+  text?: string;
+  note?: string;
+  /** Checked and ignored: the server records the signed-in user and says whom in `decided_by`. */
+  reviewer?: string;
 }
 
 /** A stored decision, as POST /coassist/reviews returns it. */
 export interface IDecisionResult {
   id: number;
   subtask: string;
-  status: string;
+  status: DecidedStatus;
   version: number;
   decided_by: string;
+  /** ISO 8601, UTC. */
+  decided_at: string;
+  /** The reviewer's new work item when the draft was rejected. */
   work_item_id: number | null;
 }
 
-/** What the reviewer decided; `text` is the edited draft and is sent only with `edit`. */
-export interface IReviewDecision {
+/** The decision that came first, carried by a 409. */
+export interface IDecisionConflict {
   id: number;
-  version: number;
-  action: 'approve' | 'edit' | 'reject';
-  text?: string;
-  note?: string;
+  subtask: string;
+  status: DecidedStatus;
+  decided_by: string;
+}
+
+/** Every error reply; a 409 adds `current` (null when only the version was stale). */
+export interface IErrorReply {
+  message: string;
+  current?: IDecisionConflict | null;
+}
+
+/** One worker's share of the current plan; a review is listed as `review <subtask>`. */
+export interface IPlanWorker {
+  worker: string;
+  kind: string;
+  hours: number;
+  subtasks: string[];
 }
 
 /** The current plan, summarised by the server (GET /coassist/plan). */
 export interface IPlanSummary {
-  available: boolean;
+  available: true;
   message: string;
-  id?: number;
-  name?: string;
-  project?: string;
-  makespan_hours?: number;
-  pending_drafts?: number;
-  workers?: { worker: string; kind: string; hours: number; subtasks: string[] }[];
+  id: number;
+  /** The name the plan was imported under; may be empty. */
+  name: string;
+  project: string;
+  makespan_hours: number;
+  pending_drafts: number;
+  workers: IPlanWorker[];
 }
 
+/** GET /coassist/plan before any plan is imported: `message` says how to import one. */
+export interface IPlanUnavailable {
+  available: false;
+  message: string;
+}
+
+/** GET /coassist/plan's reply: test `available` to tell the two apart. */
+export type PlanReply = IPlanSummary | IPlanUnavailable;
+
+/** POST /coassist/complete: the cell around the cursor. */
+export interface ICompletionRequest {
+  prefix: string;
+  suffix?: string;
+  path?: string;
+}
+
+/** POST /coassist/complete's reply; `cancelled` when a newer request or a disconnect stopped it. */
 export interface ICompletionReply {
   text: string;
   model: string;
@@ -55,7 +125,7 @@ export interface ICompletionReply {
 export class ReviewConflictError extends Error {
   constructor(
     message: string,
-    readonly current: Partial<IDecisionResult> | null
+    readonly current: IDecisionConflict | null
   ) {
     super(message);
   }
@@ -66,13 +136,8 @@ export class ReviewConflictError extends Error {
  * assistant, the plan and the review store, so every feature plugin depends on this token.
  */
 export interface ICoassistClient {
-  complete(
-    prefix: string,
-    suffix: string,
-    path: string,
-    signal?: AbortSignal
-  ): Promise<ICompletionReply>;
-  plan(): Promise<IPlanSummary>;
+  complete(request: ICompletionRequest, signal?: AbortSignal): Promise<ICompletionReply>;
+  plan(): Promise<PlanReply>;
   reviews(status?: string): Promise<IReviewItem[]>;
   decide(decision: IReviewDecision): Promise<IDecisionResult>;
 }

@@ -1,11 +1,15 @@
 """The allocator as a board: plan table, Gantt chart, and sliders that re-solve as you move them.
 
     from coassist.notebook.widgets import AllocationBoard
-    AllocationBoard("tasks.csv", "team.yaml")
+    board = AllocationBoard("tasks.csv", "team.yaml")
+    board.observe(lambda change: print(change["new"]), names="shadow_prices")
 
 Each change solves twice: the plan itself (whole assignments), and its LP relaxation for the
 shadow prices, i.e. what one more hour of each worker would save. When no plan fits, the board
 shows the allocator's why-not explanation and the smallest capacity additions that would fix it.
+
+The results are data first: `plan`, `shadow_prices`, `explanation` and `no_plan_reason` are
+traits a notebook reads, observes or `dlink`s from; the HTML and the chart are drawn from them.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import html
 import io
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
+import traitlets
 
 from coassist.errors import InfeasiblePlan
+from coassist.notebook.widgets._status import status_html
 from coassist.plan import (
     AllocateOptions,
     Explanation,
@@ -26,19 +33,34 @@ from coassist.plan import (
     Subtask,
     Worker,
     allocate,
-    load_tasks,
-    load_workers,
     plot_gantt,
 )
-from coassist.plan.io import TableSource
+from coassist.plan.io import TableSource, as_subtasks, as_workers
+
+PLAN_COLUMNS = ["subtask", "worker", "role", "start", "end", "hours", "cost"]
+"""The columns of `Plan.assignments` the board's table shows."""
 
 
 class AllocationBoard(widgets.VBox):
     """Sliders for each worker's hours (GPU-hours for AI workers) and cost; the plan follows them.
 
-    `plan` is the current plan (None when infeasible), `explanation` the why-not (None when a plan
-    exists). `max_hours` bounds the sliders.
+    The results are read-only traits, set together by `solve()` (so an observer of one sees the
+    others already updated): `plan` (None when nothing fits), `shadow_prices` (records `worker,
+    kind, value_per_hour`; empty when nothing fits), `explanation` (the why-not; None when a
+    plan exists or the solver ran out of time) and `no_plan_reason` ('' when a plan exists).
+    `max_hours` bounds the sliders.
     """
+
+    plan = traitlets.Instance(Plan, allow_none=True, read_only=True, help="The current plan.")
+    shadow_prices = traitlets.List(
+        traitlets.Dict(),
+        read_only=True,
+        help="What one more hour of each worker would save: records worker, kind, value_per_hour.",
+    )
+    explanation = traitlets.Instance(
+        Explanation, allow_none=True, read_only=True, help="Why no plan fits, as data."
+    )
+    no_plan_reason = traitlets.Unicode("", read_only=True, help="Why no plan fits, in words.")
 
     def __init__(
         self,
@@ -47,11 +69,9 @@ class AllocationBoard(widgets.VBox):
         options: AllocateOptions | None = None,
         max_hours: float = 80.0,
     ) -> None:
-        self.tasks = list(tasks) if _is_dataclass_list(tasks, Subtask) else load_tasks(tasks)  # type: ignore[arg-type]
-        self.team = list(workers) if _is_dataclass_list(workers, Worker) else load_workers(workers)  # type: ignore[arg-type]
+        self.tasks = as_subtasks(tasks)
+        self.team = as_workers(workers)
         self.options = options or AllocateOptions(time_limit=10.0)
-        self.plan: Plan | None = None
-        self.explanation: Explanation | None = None
         self.hours = {
             w.id: widgets.FloatSlider(
                 value=w.capacity_hours, min=0.0, max=max(max_hours, w.capacity_hours), step=0.5,
@@ -69,9 +89,9 @@ class AllocationBoard(widgets.VBox):
         self.status = widgets.HTML()
         self.why_not = widgets.HTML()
         self.table = widgets.HTML()
-        self.shadow_prices = widgets.HTML()
+        self.prices_table = widgets.HTML()
         self.gantt = widgets.Image(format="png")
-        super().__init__([controls, self.status, self.why_not, self.gantt, self.table, self.shadow_prices])
+        super().__init__([controls, self.status, self.why_not, self.gantt, self.table, self.prices_table])
         self.add_class("coassist-allocation-board")
         self.solve()
 
@@ -83,43 +103,66 @@ class AllocationBoard(widgets.VBox):
         ]
 
     def solve(self) -> None:
-        """Re-allocate with the current controls and redraw everything."""
+        """Re-allocate with the current controls, then redraw from the new results."""
         team = self.workers()
         try:
             plan = allocate(self.tasks, team, self.options)
         except InfeasiblePlan as error:
-            self._show_infeasible(error)
+            self._set_results(None, [], error.explanation, str(error))
             return
         relaxed = allocate(self.tasks, team, replace(self.options, relax=True))
-        self.plan, self.explanation = plan, None
-        self.status.value = (
-            f"<b>cost {plan.cost:,.2f}</b> · makespan {plan.makespan:.2f} h · {plan.status} "
-            f"(gap {100 * plan.gap:.2f}%) · critical path {html.escape(' → '.join(plan.critical_path))}"
-        )
-        self.why_not.value = ""
-        self.table.value = _frame_html(
-            plan.assignments[["subtask", "worker", "role", "start", "end", "hours", "cost"]]
-        )
-        prices = relaxed.shadow_prices
-        self.shadow_prices.value = (
-            "<b>Value of one more hour</b> (shadow prices of the LP relaxation)" + _frame_html(prices)
-            if prices is not None
-            else ""
-        )
-        self.gantt.value = _png(plan)
+        self._set_results(plan, price_records(relaxed.shadow_prices), None, "")
 
-    def _show_infeasible(self, error: InfeasiblePlan) -> None:
-        self.plan, self.explanation = None, error.explanation
-        self.status.value = '<b style="color: var(--jp-error-color1)">No plan fits the team.</b>'
-        details = _frame_html(error.explanation.additions) if error.explanation is not None else ""
-        self.why_not.value = f"<pre>{html.escape(str(error), quote=False)}</pre>{details}"
-        self.table.value = self.shadow_prices.value = ""
-        self.gantt.value = b""
+    def _set_results(
+        self, plan: Plan | None, prices: list[dict[str, Any]], explanation: Explanation | None, reason: str
+    ) -> None:
+        # Held, so observers are told once all four are set and the view is drawn from them.
+        with self.hold_trait_notifications():
+            self.set_trait("plan", plan)
+            self.set_trait("shadow_prices", prices)
+            self.set_trait("explanation", explanation)
+            self.set_trait("no_plan_reason", reason)
+            self._draw()
+
+    def _draw(self) -> None:
+        """The view: every widget below the controls, drawn from the result traits alone."""
+        plan = self.plan
+        self.status.value = plan_status_html(plan)
+        self.why_not.value = why_not_html(self.no_plan_reason, self.explanation)
+        self.table.value = "" if plan is None else _frame_html(plan.assignments[PLAN_COLUMNS])
+        self.prices_table.value = prices_html(self.shadow_prices)
+        self.gantt.value = b"" if plan is None else _png(plan)
 
 
-def _is_dataclass_list(value: object, kind: type) -> bool:
+def price_records(prices: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """A relaxed plan's shadow prices as plain records (none when the solver gave none)."""
+    return [] if prices is None else prices.to_dict("records")
+
+
+def plan_status_html(plan: Plan | None) -> str:
+    """The one-line summary above the board: cost, makespan, solver status and critical path."""
+    if plan is None:
+        return status_html("No plan fits the team.", "error", bold=True)
     return (
-        isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, kind) for v in value)
+        f"<b>cost {plan.cost:,.2f}</b> · makespan {plan.makespan:.2f} h · {plan.status} "
+        f"(gap {100 * plan.gap:.2f}%) · critical path {html.escape(' → '.join(plan.critical_path))}"
+    )
+
+
+def why_not_html(reason: str, explanation: Explanation | None) -> str:
+    """Why no plan fits and the smallest capacity additions that would fix it ('' when one fits)."""
+    if not reason:
+        return ""
+    additions = _frame_html(explanation.additions) if explanation is not None else ""
+    return f"<pre>{html.escape(reason, quote=False)}</pre>{additions}"
+
+
+def prices_html(records: list[dict[str, Any]]) -> str:
+    """The shadow-price table with its heading ('' when there are none)."""
+    if not records:
+        return ""
+    return "<b>Value of one more hour</b> (shadow prices of the LP relaxation)" + _frame_html(
+        pd.DataFrame.from_records(records)
     )
 
 

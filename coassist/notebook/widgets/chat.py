@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from typing import Any
 
 import ipywidgets as widgets
 
 from coassist.errors import CoassistError
 from coassist.notebook.session import AssistSession, get_session
+from coassist.notebook.streaming import Throttle
+from coassist.notebook.widgets._status import status_html
 
 
 class ChatWidget(widgets.VBox):
@@ -25,7 +26,8 @@ class ChatWidget(widgets.VBox):
 
     Generation runs on a worker thread: the kernel must stay free to receive the Stop click,
     which sets the `threading.Event` the model checks between tokens. `wait()` blocks until the
-    current answer is done (tests, scripts).
+    current answer is done (tests, scripts). `min_interval` is the shortest time, in seconds,
+    between two redraws of the transcript while an answer streams.
     """
 
     def __init__(self, session: AssistSession | None = None, min_interval: float = 0.1) -> None:
@@ -43,7 +45,6 @@ class ChatWidget(widgets.VBox):
         self.stop_button.on_click(lambda _button: self.stop())
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self._last_render = 0.0
         super().__init__(
             [self.transcript, self.prompt, widgets.HBox([self.send_button, self.stop_button]), self.status]
         )
@@ -62,7 +63,7 @@ class ChatWidget(widgets.VBox):
         try:
             question = self.session.fill_template(template)
         except CoassistError as error:
-            self.status.value = _error_html(str(error))
+            self.status.value = status_html(str(error), "error")
             return
         self.prompt.value = ""
         self.status.value = ""
@@ -88,13 +89,12 @@ class ChatWidget(widgets.VBox):
 
     def _answer(self, question: str) -> None:
         pieces: list[str] = []
+        # Re-sending the whole transcript per token would cost the browser more than the model.
+        throttle = Throttle(self.min_interval)
 
         def on_text(piece: str) -> None:
             pieces.append(piece)
-            now = time.monotonic()
-            # Re-sending the whole transcript per token would cost the browser more than the model.
-            if now - self._last_render >= self.min_interval:
-                self._last_render = now
+            if throttle.ready():
                 self.render(question, "".join(pieces))
 
         self.render(question)
@@ -105,9 +105,11 @@ class ChatWidget(widgets.VBox):
                 # The session leaves a stopped answer out of the conversation; show it until the
                 # next question so nothing the user saw vanishes.
                 stopped = answer.text
-                self.status.value = "<i>Stopped; the partial answer is shown but not kept in the conversation.</i>"
+                self.status.value = (
+                    "<i>Stopped; the partial answer is shown but not kept in the conversation.</i>"
+                )
         except Exception as error:  # a worker thread must report its failure, not die silently
-            self.status.value = _error_html(f"{type(error).__name__}: {error}")
+            self.status.value = status_html(f"{type(error).__name__}: {error}", "error")
         finally:
             self.send_button.disabled, self.stop_button.disabled = False, True
             if stopped is None:
@@ -134,7 +136,3 @@ def _turn_html(question: str, answer: str) -> str:
         f'<div class="coassist-answer" style="white-space: pre-wrap"><b>coassist:</b> {html.escape(answer, quote=False)}</div>'
         "</div>"
     )
-
-
-def _error_html(message: str) -> str:
-    return f'<span style="color: var(--jp-error-color1, #d32f2f)">{html.escape(message, quote=False)}</span>'

@@ -14,7 +14,9 @@ import html
 import ipywidgets as widgets
 
 from coassist.errors import CoassistError, ReviewConflict
+from coassist.notebook.widgets._status import status_html
 from coassist.review import QueueItem, ReviewStore, decide, open_store, review_queue
+from coassist.review.schema import DecisionName
 
 
 class DraftCard(widgets.VBox):
@@ -45,11 +47,11 @@ class DraftCard(widgets.VBox):
     def decided(self) -> bool:
         return self.approve_button.disabled
 
-    def decide(self, action: str) -> None:
+    def decide(self, action: DecisionName) -> None:
         """Store `action` as the queue's reviewer; show the outcome (or the conflict) on the card."""
         reviewer = self.queue.reviewer.value.strip()
         if not reviewer:
-            self.outcome.value = _colour("Enter your name as reviewer first.", "error")
+            self.outcome.value = status_html("Enter your name as reviewer first.", "error")
             return
         edited = self.text.value if action == "edit" else None
         try:
@@ -62,13 +64,13 @@ class DraftCard(widgets.VBox):
                 expected_version=self.item.version,
             )
         except ReviewConflict as error:
-            self.outcome.value = _colour(f"Conflict: {error}", "error")
+            self.outcome.value = status_html(f"Conflict: {error}", "error")
             self._close()
         except (CoassistError, ValueError) as error:
-            self.outcome.value = _colour(str(error), "error")
+            self.outcome.value = status_html(str(error), "error")
         else:
             extra = f"; work item {result.work_item_id} is yours to redo" if result.work_item_id else ""
-            self.outcome.value = _colour(f"{result.decision.status} by {reviewer}{extra}.", "success")
+            self.outcome.value = status_html(f"{result.decision.status} by {reviewer}{extra}.", "success")
             self._close()
 
     def _close(self) -> None:
@@ -111,7 +113,3 @@ class ReviewQueueWidget(widgets.VBox):
     @property
     def card_list(self) -> list[DraftCard]:
         return list(self.cards.children)  # type: ignore[arg-type]
-
-
-def _colour(message: str, kind: str) -> str:
-    return f'<span style="color: var(--jp-{kind}-color1)">{html.escape(message, quote=False)}</span>'

@@ -1,0 +1,165 @@
+"""The REST contract, written once: every JSON body the server sends or accepts, as JSON Schema.
+
+Both sides are checked against it, so neither can drift on its own:
+
+- Python builds each reply with one serializer in `coassist.server.replies` and reads each
+  request with one parser in `coassist.server.requests` (whose field lists come from here);
+- TypeScript declares one interface per object schema, named ``I`` + the schema's name
+  (`ReviewItem` is ``IReviewItem``), and one type per enum or union, in
+  ``labextension/src/tokens.ts``.
+
+``tests/test_server_contract.py`` validates every serializer's output (and live replies) against
+`CONTRACT`, and reads tokens.ts to check that each interface declares exactly the schema's keys,
+optional where the schema does not require them, with the matching types.
+
+Display text stays out of the data: a plan is sent as its id and name, times as ISO 8601, and
+the front end formats them. Only ``message`` fields are sentences, written for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from coassist.review.decisions import Decision
+from coassist.review.schema import DecisionName, DraftStatus
+
+# The closed sets come from the review layer, which stores them: the contract only publishes them.
+Action = DecisionName
+ACTIONS: tuple[Action, ...] = get_args(DecisionName)
+DECIDED_STATUSES: tuple[DraftStatus, ...] = tuple(Decision(action).status for action in ACTIONS)
+"""A draft's status after each action, in the order of `ACTIONS`."""
+
+JSON = dict[str, Any]
+
+
+def _object(properties: dict[str, JSON], optional: tuple[str, ...] = ()) -> JSON:
+    """A closed JSON object: exactly these keys, every one required except `optional`."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _nullable(schema: JSON) -> JSON:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _array(items: JSON) -> JSON:
+    return {"type": "array", "items": items}
+
+
+_INT: JSON = {"type": "integer"}
+_NUMBER: JSON = {"type": "number"}
+_TEXT: JSON = {"type": "string"}
+_BOOL: JSON = {"type": "boolean"}
+_TIME: JSON = {"type": "string", "format": "date-time"}
+
+DEFINITIONS: dict[str, JSON] = {
+    # POST /coassist/complete
+    "CompletionRequest": _object(
+        {"prefix": _TEXT, "suffix": _TEXT, "path": _TEXT}, optional=("suffix", "path")
+    ),
+    "CompletionReply": _object({"text": _TEXT, "model": _TEXT, "cancelled": _BOOL}),
+    # GET /coassist/plan
+    "PlanWorker": _object({"worker": _TEXT, "kind": _TEXT, "hours": _NUMBER, "subtasks": _array(_TEXT)}),
+    "PlanSummary": _object(
+        {
+            "available": {"const": True},
+            "message": _TEXT,
+            "id": _INT,
+            "name": _TEXT,
+            "project": _TEXT,
+            "makespan_hours": _NUMBER,
+            "pending_drafts": _INT,
+            "workers": _array(_ref("PlanWorker")),
+        }
+    ),
+    "PlanUnavailable": _object({"available": {"const": False}, "message": _TEXT}),
+    "PlanReply": {"oneOf": [_ref("PlanSummary"), _ref("PlanUnavailable")]},
+    # GET /coassist/reviews
+    "ReviewItem": _object(
+        {
+            "id": _INT,
+            "version": _INT,
+            "status": {"const": "pending"},
+            "subtask": _TEXT,
+            "title": _TEXT,
+            "text": _TEXT,
+            "model": _TEXT,
+            "p_pass": _NUMBER,
+            "plan_id": _INT,
+            "plan_name": _TEXT,
+            "reviewer": _nullable(_TEXT),
+            "created_at": _TIME,
+        }
+    ),
+    "ReviewList": _object({"reviews": _array(_ref("ReviewItem"))}),
+    # POST /coassist/reviews; `reviewer` is checked and ignored (the signed-in user decides).
+    "ReviewAction": {"enum": list(ACTIONS)},
+    "DecidedStatus": {"enum": list(DECIDED_STATUSES)},
+    "ReviewDecision": _object(
+        {
+            "id": _INT,
+            "version": _INT,
+            "action": _ref("ReviewAction"),
+            "text": _TEXT,
+            "note": _TEXT,
+            "reviewer": _TEXT,
+        },
+        optional=("version", "text", "note", "reviewer"),
+    ),
+    "DecisionResult": _object(
+        {
+            "id": _INT,
+            "subtask": _TEXT,
+            "status": _ref("DecidedStatus"),
+            "version": _INT,
+            "decided_by": _TEXT,
+            "decided_at": _TIME,
+            "work_item_id": _nullable(_INT),
+        }
+    ),
+    # Every error reply; a 409 adds `current`, the decision that won (null for a stale version).
+    "DecisionConflict": _object(
+        {"id": _INT, "subtask": _TEXT, "status": _ref("DecidedStatus"), "decided_by": _TEXT}
+    ),
+    "ErrorReply": _object({"message": _TEXT, "current": _nullable(_ref("DecisionConflict"))}, ("current",)),
+}
+
+CONTRACT: JSON = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": DEFINITIONS}
+"""The whole contract as one JSON Schema document; `schema_for(name)` points into it."""
+
+
+def schema_for(name: str) -> JSON:
+    """A schema that validates one `name` body, with the definitions its references need.
+
+    >>> schema_for("ReviewList")["$ref"]
+    '#/$defs/ReviewList'
+    """
+    if name not in DEFINITIONS:
+        raise KeyError(f"the REST contract has no {name!r}; it defines {', '.join(DEFINITIONS)}")
+    return {**CONTRACT, "$ref": f"#/$defs/{name}"}
+
+
+def fields(name: str) -> tuple[str, ...]:
+    """The keys an object body may hold, in the contract's order.
+
+    >>> fields("CompletionRequest")
+    ('prefix', 'suffix', 'path')
+    """
+    return tuple(DEFINITIONS[name]["properties"])
+
+
+def required(name: str) -> tuple[str, ...]:
+    """The keys an object body must hold.
+
+    >>> required("ReviewDecision")
+    ('id', 'action')
+    """
+    return tuple(DEFINITIONS[name]["required"])

@@ -1,0 +1,119 @@
+"""Every JSON body the server sends, built in one place: one serializer per resource.
+
+Each returns plain JSON data shaped exactly as `coassist.server.contract` says (the contract test
+validates them) and as ``labextension/src/tokens.ts`` declares. They format nothing the front
+end can format itself: a plan goes out as its id and name, times as ISO 8601 text. Only the
+``message`` fields are sentences for people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from coassist.errors import DraftAlreadyDecided
+from coassist.review import DecisionResult, QueueItem
+from coassist.server.completion import Completion
+from coassist.server.plan_summary import PlanSummary, WorkerShare
+
+JSON = dict[str, Any]
+
+NO_PLAN_MESSAGE = "No plan yet: import one with coassist.review.import_plan(store, ...)."
+
+
+def completion_json(completion: Completion) -> JSON:
+    """POST /coassist/complete's reply (`CompletionReply`)."""
+    return {"text": completion.text, "model": completion.model, "cancelled": completion.cancelled}
+
+
+def plan_json(summary: PlanSummary | None) -> JSON:
+    """GET /coassist/plan's reply: `PlanSummary`, or `PlanUnavailable` before any plan is imported."""
+    if summary is None:
+        return {"available": False, "message": NO_PLAN_MESSAGE}
+    return {
+        "available": True,
+        "id": summary.id,
+        "name": summary.name,
+        "project": summary.project,
+        "makespan_hours": summary.makespan_hours,
+        "pending_drafts": summary.pending_drafts,
+        "message": plan_message(summary),
+        "workers": [worker_json(share) for share in summary.workers],
+    }
+
+
+def plan_message(summary: PlanSummary) -> str:
+    """The plan in one sentence, as the sidebar shows it.
+
+    >>> plan_message(PlanSummary(3, "", "sales", assignments=7, makespan_hours=6.25, pending_drafts=2, workers=()))
+    'sales / plan 3: 7 assignments, makespan 6.2 h, 2 drafts awaiting review.'
+    """
+    return (
+        f"{summary.project} / {summary.name or f'plan {summary.id}'}: {summary.assignments} assignments, "
+        f"makespan {summary.makespan_hours:.1f} h, {summary.pending_drafts} drafts awaiting review."
+    )
+
+
+def worker_json(share: WorkerShare) -> JSON:
+    """One worker's share of the plan (`PlanWorker`); hours to the nearest 0.001 (3.6 s)."""
+    return {
+        "worker": share.worker,
+        "kind": share.kind,
+        "hours": round(share.hours, 3),
+        "subtasks": list(share.subtasks),
+    }
+
+
+def queue_item_json(item: QueueItem, plan_name: str) -> JSON:
+    """A pending draft (`ReviewItem`); `plan_name` is the name its plan was imported under."""
+    return {
+        "id": item.draft_id,
+        "version": item.version,
+        "status": "pending",
+        "subtask": item.subtask,
+        "title": item.title,
+        "text": item.text,
+        "model": item.model_spec,
+        "p_pass": item.p_pass,
+        "plan_id": item.plan_id,
+        "plan_name": plan_name,
+        "reviewer": item.reviewer,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def review_list_json(items: Sequence[QueueItem], plan_names: Mapping[int, str]) -> JSON:
+    """GET /coassist/reviews' reply (`ReviewList`), in the queue's order."""
+    return {"reviews": [queue_item_json(item, plan_names.get(item.plan_id, "")) for item in items]}
+
+
+def decision_json(result: DecisionResult) -> JSON:
+    """POST /coassist/reviews' reply for a stored decision (`DecisionResult`)."""
+    return {
+        "id": result.draft_id,
+        "subtask": result.subtask,
+        "status": result.decision.status,
+        "version": result.version,
+        "decided_by": result.reviewer,
+        "decided_at": result.decided_at.isoformat(),
+        "work_item_id": result.work_item_id,
+    }
+
+
+def error_json(message: str) -> JSON:
+    """Every error reply (`ErrorReply`): a sentence saying what went wrong and what to do."""
+    return {"message": message}
+
+
+def conflict_json(message: str, winner: DraftAlreadyDecided | None) -> JSON:
+    """A 409 (`ErrorReply` with `current`): the decision that came first, or null when the client
+    only sent a stale version (nobody decided; the draft changed since it was read)."""
+    current = None
+    if winner is not None:
+        current = {
+            "id": winner.draft_id,
+            "subtask": winner.subtask,
+            "status": winner.decision,
+            "decided_by": winner.decided_by,
+        }
+    return {**error_json(message), "current": current}
