@@ -10,7 +10,10 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from coassist.atomic_dir import atomic_directory
 from coassist.errors import ModelPackageMissing
@@ -62,7 +65,8 @@ def _dequantise_to(gguf: Path, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with _gguf_progress_follows_transformers():
+        quantised = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     # A GGUF-loaded model refuses save_pretrained ("quantized with gguf"), although its
     # weights are already dequantised floats: copy them into a plain model of the same config.
     config = copy.deepcopy(quantised.config)
@@ -73,3 +77,21 @@ def _dequantise_to(gguf: Path, out_dir: Path) -> None:
     plain.generation_config = quantised.generation_config
     plain.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+@contextmanager
+def _gguf_progress_follows_transformers() -> Iterator[None]:
+    """Make the GGUF de-quantising bar obey `transformers.utils.logging.disable_progress_bar`.
+
+    transformers calls `tqdm.auto.tqdm` directly for it, bypassing its own switch, so in a
+    notebook a widget bar would stay in the cell (and the saved notebook) after the first use.
+    Its `logging.tqdm` is the same bar when the switch is on, a silent one when it is off.
+    """
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+    from transformers.utils import logging as hf_logging
+
+    if not hasattr(gguf_loading, "tqdm"):  # a transformers that no longer imports it there
+        yield
+        return
+    with mock.patch.object(gguf_loading, "tqdm", hf_logging.tqdm):
+        yield

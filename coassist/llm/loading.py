@@ -62,23 +62,18 @@ def load_model_and_tokenizer(
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
 
-    adapter: str | None = None
-    if parsed.kind == "peft":
-        adapter = parsed.location
-        base_spec = adapter_base_spec(Path(adapter))
-        directory = _local_directory(base_spec)
-    else:
-        directory = _local_directory(parsed)
-
-    tokenizer = _load_tokenizer(adapter or directory, fallback=directory)
-    with _quiet_progress_bars():
+    adapter = parsed.location if parsed.kind == "peft" else None
+    with quiet_progress_bars():
+        # Also around the directory: the embedded model's first use dequantises its GGUF here.
+        directory = _local_directory(adapter_base_spec(Path(adapter)) if adapter is not None else parsed)
+        tokenizer = _load_tokenizer(adapter or directory, fallback=directory)
         model: Any = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
-    if adapter is not None:
-        from peft import PeftModel
+        if adapter is not None:
+            from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge_adapter)
-        if merge_adapter:
-            model = model.merge_and_unload()
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge_adapter)
+            if merge_adapter:
+                model = model.merge_and_unload()
     model.to(torch_device)
     model.eval()
     if tokenizer.pad_token_id is None:
@@ -142,17 +137,25 @@ def _load_tokenizer(primary: str, fallback: str) -> Any:
 
 
 @contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
-    """Hide transformers' "Loading weights" bar, which lands in the notebook cell's output.
+def quiet_progress_bars() -> Iterator[None]:
+    """Hide the transformers and huggingface_hub progress bars while a model loads.
 
-    A cached load takes a second; the bar is noise there. The user's own setting is restored.
+    In a notebook they are ipywidgets that stay under the answer and are saved with the
+    notebook; the magics say "loading the model" in the answer's place instead. Each library's
+    own setting is restored afterwards, so a user who wants the bars elsewhere keeps them.
     """
+    from huggingface_hub import utils as hub_utils
     from transformers.utils import logging as hf_logging
 
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    transformers_enabled = hf_logging.is_progress_bar_enabled()
+    hub_disabled = hub_utils.are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # turns the huggingface_hub bars off too
     try:
         yield
     finally:
-        if was_enabled:
+        if transformers_enabled:
             hf_logging.enable_progress_bar()
+        if hub_disabled:
+            hub_utils.disable_progress_bars()  # enable_progress_bar above turns them on as well
+        else:
+            hub_utils.enable_progress_bars()

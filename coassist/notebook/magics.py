@@ -27,6 +27,9 @@ from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import StreamingDisplay
 
 SUBCOMMANDS = ("error", "models", "history", "reset", "doctor")
+# Shown in the answer's place while a model loads slowly: the embedded model's first use
+# dequantises it (about 20 s on a laptop CPU); the answer replaces it as it starts streaming.
+LOADING_NOTICE = "Loading the model (first time: about 20 s)…"
 
 
 # Names `-o` must not replace: IPython's own history and helpers in the user namespace.
@@ -193,6 +196,8 @@ class AssistMagics(Magics):
             print(model.render_prompt(messages))
             return
         stream = StreamingDisplay()
+        with stream.notice_while_slow(LOADING_NOTICE):
+            session.model(args.model)  # loaded once per kernel; `ask` below reuses it
         answer = session.ask(
             question, spec=args.model, settings=settings, with_history=not args.no_history, on_text=stream.append
         )

@@ -4,18 +4,26 @@ Updates go through one display id, so the output is replaced in place rather tha
 appended. They are throttled: re-sending the whole text after every token would cost the
 front end more than the model spends generating it. `Throttle` is that rate limit, shared
 with the chat widget's transcript.
+
+Before the first word, a slow step (the model's first load dequantises it for about 20 s)
+can say what is happening in the same place: `StreamingDisplay.notice_while_slow`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.display import display, update_display
 
 # 20 updates a second reads as smooth streaming and stays far below what the front end handles.
 DEFAULT_MIN_INTERVAL = 0.05
+# A cached load takes well under this: only a slow (first) load is announced, with no flash.
+NOTICE_AFTER = 0.5
+PLACEHOLDER = "…"
 
 
 class Throttle:
@@ -54,7 +62,7 @@ class StreamingDisplay:
         self._throttle = Throttle(DEFAULT_MIN_INTERVAL if min_interval is None else min_interval)
         self.text = ""
         self.updates = 0
-        handle = display({"text/plain": "…"}, raw=True, display_id=True)
+        handle = display({"text/plain": PLACEHOLDER}, raw=True, display_id=True)
         self.display_id: str = handle.display_id if handle is not None else ""
 
     @property
@@ -68,6 +76,47 @@ class StreamingDisplay:
 
     def finish(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         self._show(data, metadata)
+
+    def show_status(self, text: str) -> None:
+        """Say what is happening in the answer's place; the next `append` or `finish` replaces it."""
+        self._show({"text/plain": text}, {})
+
+    @contextmanager
+    def notice_while_slow(
+        self, message: str, after: float = NOTICE_AFTER, every: float = 1.0
+    ) -> Iterator[None]:
+        """Show `message` with the seconds elapsed if the block takes longer than `after` seconds.
+
+        The block runs on this (the kernel's main) thread, so Ctrl-C still interrupts it; a
+        helper thread only refreshes the line every `every` seconds, and is joined before the
+        block's caller goes on, so it never writes over the answer.
+        """
+        done = threading.Event()
+        started = time.monotonic()
+        shown = threading.Event()
+
+        def tick() -> None:
+            if done.wait(after):
+                return
+            while True:
+                self.show_status(f"{message} {time.monotonic() - started:.0f} s")
+                shown.set()
+                if done.wait(every):
+                    return
+
+        ticker = threading.Thread(target=tick, name="coassist-notice", daemon=True)
+        ticker.start()
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            done.set()
+            ticker.join()
+            if failed and shown.is_set():  # the error says what went wrong; a frozen notice would not
+                self.show_status(PLACEHOLDER)
 
     def _show(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         self.updates += 1

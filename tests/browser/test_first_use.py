@@ -1,0 +1,120 @@
+"""The first `%%assist` of a fresh install, in a real JupyterLab + Chromium, on the real SmolLM2
+with an empty model cache: the answer's place says the model is loading, the answer streams
+over it, and the saved notebook holds the answer with its provenance and no progress bars.
+Screenshots go to $SHOTS_DIR."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from coassist.notebook.magics import LOADING_NOTICE
+from tests.browser.conftest import Lab
+from tests.browser.test_lab import KERNEL_IDLE, RECORD_OUTPUTS, run_command
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Dequantising the GGUF takes about 20 s on a laptop, several times that on a busy 2-core runner.
+FIRST_ANSWER_TIMEOUT_MS = 400_000
+
+# Every kernel status the page receives, with the request it answers, and what the status bar
+# shows: to tell a kernel that claims "idle" from a front end that shows it.
+RECORD_STATUS = """() => {
+  window.__statuses = [];
+  window.__shown = [];
+  const context = window.jupyterapp.shell.currentWidget.sessionContext;
+  context.session.kernel.iopubMessage.connect((_, msg) => {
+    if (msg.header.msg_type === 'status')
+      window.__statuses.push([msg.content.execution_state, msg.parent_header.msg_type]);
+  });
+  window.__poll = setInterval(() => window.__shown.push(context.kernelDisplayStatus), 250);
+}"""
+
+
+def write_notebook(lab: Lab, cache: Path) -> str:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            f"%env COASSIST_CACHE={cache}\n%load_ext coassist\n"
+            '%config Assist.model = "smollm2"\n%config Assist.max_new_tokens = 48\n%config Assist.temperature = 0'
+        ),
+        nbformat.v4.new_code_cell("%%assist\nWrite a Python function that adds two numbers."),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab.root / "first-use.ipynb")
+    return "first-use.ipynb"
+
+
+def saved_assist_cell(path: Path) -> dict[str, Any] | None:
+    """The %%assist cell as saved on disk, once its answer is there."""
+    cell = json.loads(path.read_text())["cells"][1]
+    return cell if any("coassist" in output.get("metadata", {}) for output in cell["outputs"]) else None
+
+
+def test_first_assist_loads_smollm2_streams_and_saves_clean(
+    lab: Lab, browser_context: Any, shots_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    cache = tmp_path_factory.mktemp("empty-coassist-cache")
+    page = browser_context.new_page()
+    try:
+        page.goto(lab.page_url(f"lab/tree/{write_notebook(lab, cache)}"))
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page.evaluate(RECORD_OUTPUTS)
+        page.evaluate(RECORD_STATUS)
+        started = time.monotonic()
+        run_command(page, "notebook:run-all-cells")
+        output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
+
+        output.filter(has_text=LOADING_NOTICE).wait_for(timeout=60_000)
+        noticed = time.monotonic() - started
+        page.screenshot(path=shots_dir / "11-first-use-loading.png")
+
+        output.locator(".jp-RenderedHTML").wait_for(timeout=FIRST_ANSWER_TIMEOUT_MS)
+        answered = time.monotonic() - started
+        page.wait_for_function(KERNEL_IDLE)
+        page.evaluate("() => clearInterval(window.__poll)")
+        page.screenshot(path=shots_dir / "12-first-use-answer.png")
+
+        outputs: list[str] = page.evaluate("() => window.__outputs")
+        statuses: list[list[str]] = page.evaluate("() => window.__statuses")
+        shown: list[str] = page.evaluate("() => window.__shown")
+        print(f"\nfirst-use timing: notice after {noticed:.1f} s, answer after {answered:.1f} s")
+
+        loading = [i for i, text in enumerate(outputs) if LOADING_NOTICE in text]
+        streaming = [i for i, text in enumerate(outputs) if "▌" in text]
+        assert loading, outputs
+        assert len(streaming) >= 2, outputs  # the output changed several times while streaming
+        assert max(loading) < min(streaming), outputs  # the notice is gone once the answer streams
+        final = output.inner_text()
+        assert LOADING_NOTICE not in final and final.strip()
+        assert "%|" not in final and "Loading weights" not in final and "de-quantizing" not in final
+        assert list(cache.iterdir()), "the model was not dequantised into the empty cache"
+        # The status bar said "busy" for the whole %%assist run, first load included. (Progress
+        # widgets made JupyterLab open a comm subshell, whose "idle" status it showed.)
+        during = "".join(state[0] for state in shown).strip("i")
+        assert set(during) <= {"b"}, (shown, statuses)
+
+        run_command(page, "docmanager:save")
+        deadline = time.monotonic() + 30
+        while (cell := saved_assist_cell(lab.root / "first-use.ipynb")) is None:
+            assert time.monotonic() < deadline, "the notebook was not saved with the answer"
+            time.sleep(0.5)
+    finally:
+        page.close()
+
+    [saved] = cell["outputs"]  # one answer: no stderr bars, no progress widgets beside it
+    assert saved["output_type"] == "display_data"
+    assert set(saved["data"]) == {"text/html", "text/plain"}
+    assert LOADING_NOTICE not in saved["data"]["text/plain"]
+    provenance = saved["metadata"]["coassist"]
+    assert provenance["model"] == "smollm2"
+    assert provenance["kind"] == "embedded"
+    assert provenance["device"] == "cpu"
+    assert provenance["settings"]["max_new_tokens"] == 48
+    assert provenance["settings"]["temperature"] == 0
+    assert provenance["format"] == "markdown"
