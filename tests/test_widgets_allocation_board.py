@@ -151,3 +151,32 @@ def test_price_records_are_plain_python() -> None:
     frame = pd.DataFrame({"worker": ["ann"], "kind": ["human"], "value_per_hour": [2.5]})
     assert price_records(frame) == [{"worker": "ann", "kind": "human", "value_per_hour": 2.5}]
     assert price_records(None) == []
+
+
+# --- the view: about a screen tall, nothing cut, no empty chart ------------------------------------
+
+
+def test_results_sit_in_tabs_and_the_table_scrolls(board: AllocationBoard) -> None:
+    assert board.tabs.titles == ("Plan", "Gantt", "Shadow prices", "Why not")
+    table_box = board.tabs.children[0]
+    assert table_box.children == (board.table,)
+    assert (table_box.layout.max_height, table_box.layout.overflow) == ("320px", "auto")
+    assert board.tabs.selected_index == 0
+
+
+def test_slider_descriptions_are_not_cut_and_name_the_worker_on_hover() -> None:
+    team = [Worker("gpu-a100-long-name", "ai", ("*",), capacity_hours=8, cost_per_hour=2)]
+    board = AllocationBoard(TASKS[:1], team)
+    slider = board.hours["gpu-a100-long-name"]
+    assert slider.style.description_width == "initial"
+    assert slider.tooltip == "gpu-a100-long-name (ai): GPU-h available"
+    assert board.costs["gpu-a100-long-name"].tooltip == "gpu-a100-long-name: cost per hour"
+
+
+def test_without_a_plan_no_image_is_shown_and_why_not_opens(board: AllocationBoard) -> None:
+    assert board.gantt_box.children == (board.gantt,)
+    board.hours["ann"].value = 4
+    assert board.gantt_box.children == (board.no_gantt,) and "see Why not" in board.no_gantt.value
+    assert board.tabs.selected_index == 3
+    board.hours["ann"].value = 8
+    assert board.gantt_box.children == (board.gantt,) and board.tabs.selected_index == 0

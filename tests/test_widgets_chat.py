@@ -42,7 +42,7 @@ def test_send_streams_the_answer_into_the_transcript() -> None:
     assert "How do I summarise 42 rows?" in chat.transcript.value
     assert any("use df.describe() ▌" in value for value in shown)
     assert any("use ▌" in value for value in shown)
-    assert "use df.describe()</div>" in chat.transcript.value
+    assert "use df.describe()</p></div>" in chat.transcript.value
     assert (chat.send_button.disabled, chat.stop_button.disabled, chat.prompt.value) == (False, True, "")
 
 
@@ -71,7 +71,7 @@ def test_stop_ends_generation_and_keeps_the_partial_answer() -> None:
     chat.wait(5)
     assert not chat.busy
     assert "Stopped" in chat.status.value
-    assert "<b>coassist:</b> one (stopped)</div>" in chat.transcript.value
+    assert "<b>coassist:</b> <p>one (stopped)</p></div>" in chat.transcript.value
     assert chat.session.conversation.exchanges == []  # a stopped answer is not built upon
     assert len(model.calls) == 1
 
@@ -116,5 +116,41 @@ def test_the_transcript_is_redrawn_through_the_shared_throttle() -> None:
     chat = ChatWidget(make_session(ScriptedModel("one two three")), min_interval=3600)
     partials = [value for value in ask(chat, "count") if "▌" in value]
     # The question with a bare cursor, then the first piece; later pieces wait for the final render.
-    assert len(partials) == 2 and partials[1].endswith("<b>coassist:</b> one ▌</div></div>")
-    assert "<b>coassist:</b> one two three</div>" in chat.transcript.value
+    assert len(partials) == 2 and partials[1].endswith(
+        "<b>coassist:</b> <p>one ▌</p></div></div></div></div>"
+    )
+    assert "<b>coassist:</b> <p>one two three</p></div>" in chat.transcript.value
+
+
+def test_answers_render_as_safe_markdown() -> None:
+    chat = ChatWidget(
+        make_session(ScriptedModel("Use **describe** and `df.info()`.\n\n- one\n- two")), min_interval=0
+    )
+    ask(chat, "how?")
+    assert "<strong>describe</strong>" in chat.transcript.value
+    assert "<code>df.info()</code>" in chat.transcript.value and "<li>one</li>" in chat.transcript.value
+    # Laid out by its Markdown blocks, not by raw newlines kept as blank lines (pre-wrap).
+    assert '<div class="coassist-answer"><b>coassist:</b> <p>Use' in chat.transcript.value
+
+
+def test_you_shows_what_was_typed_with_the_expanded_prompt_one_click_away() -> None:
+    chat = ChatWidget(make_session(ScriptedModel(ANSWER)), min_interval=0)
+    ask(chat, "How do I summarise {rows} rows?")
+    value = chat.transcript.value
+    assert "<b>You:</b> How do I summarise {rows} rows?</div>" in value
+    assert (
+        "<details><summary>expanded prompt</summary><pre>How do I summarise 42 rows?</pre></details>" in value
+    )
+    ask(chat, "plain question")  # nothing expanded: no details to open
+    assert value.count("<details>") == chat.transcript.value.count("<details>") == 1
+
+
+def test_the_transcript_opens_scrolled_to_the_newest_exchange() -> None:
+    chat = ChatWidget(make_session(ScriptedModel(ANSWER)), min_interval=0)
+    ask(chat, "first")
+    ask(chat, "second")
+    value = chat.transcript.value
+    # A fixed-height box whose scroll origin is its bottom; exchanges stay in reading order.
+    assert value.startswith('<div class="coassist-transcript" style="max-height: 400px; overflow-y: auto;')
+    assert "flex-direction: column-reverse" in value
+    assert value.index("<b>You:</b> first") < value.index("<b>You:</b> second")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from coassist.notebook.widgets import ReviewQueueWidget
+from coassist.notebook.widgets.review_queue import MAX_DRAFT_ROWS, draft_rows
 from coassist.review import ReviewStore, audit_trail, open_store, review_queue, work_items
 from tests.test_server_handlers import seed_review_db
 
@@ -95,3 +96,41 @@ def test_browser_clicks_take_the_same_path(store: ReviewStore) -> None:
     card = queue.card_list[0]
     card.approve_button._handle_button_msg(None, {"event": "click"}, [])
     assert "approved by ana" in card.outcome.value
+
+
+def test_the_count_follows_each_decision(store: ReviewStore) -> None:
+    queue = ReviewQueueWidget(store, reviewer="ana")
+    assert "<b>2</b> draft(s) awaiting review" in queue.summary.value
+    queue.card_list[1].approve_button.click()
+    assert "<b>1</b> draft(s) awaiting review" in queue.summary.value
+    queue.card_list[0].reject_button.click()
+    assert queue.summary.value == "<i>No drafts awaiting review.</i>"
+
+
+def test_deciding_someone_elses_draft_is_allowed_said_and_recorded(store: ReviewStore) -> None:
+    queue = ReviewQueueWidget(store, reviewer="ana")
+    card = next(card for card in queue.card_list if card.item.reviewer not in (None, "ana"))
+    assignee = card.item.reviewer
+    card.approve_button.click()
+    assert f"assigned to {assignee}; recorded as approved by ana" in card.outcome.value
+    assert audit_trail(store, "draft", card.item.draft_id)[-1].detail["note"] == f"assigned to {assignee}"
+    own = next(card for card in queue.card_list if card.item.reviewer == "ana")
+    own.approve_button.click()
+    assert "assigned to" not in own.outcome.value
+    assert audit_trail(store, "draft", own.item.draft_id)[-1].detail["note"] == ""
+
+
+def test_reject_takes_a_note(store: ReviewStore) -> None:
+    queue = ReviewQueueWidget(store, reviewer="ana")
+    card = next(card for card in queue.card_list if card.item.reviewer == "ana")
+    card.note.value = "  wrong table  "
+    card.reject_button.click()
+    assert "rejected by ana" in card.outcome.value and card.note.disabled
+    assert audit_trail(store, "draft", card.item.draft_id)[-1].detail["note"] == "wrong table"
+
+
+def test_draft_boxes_are_as_tall_as_their_text_within_a_cap() -> None:
+    assert draft_rows("one line") == 3
+    assert draft_rows("\n".join(["x"] * 7)) == 7
+    assert draft_rows("x" * 95 + "\nshort") == 3
+    assert draft_rows("x" * 10_000) == MAX_DRAFT_ROWS

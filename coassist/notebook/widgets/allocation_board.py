@@ -10,6 +10,11 @@ shows the allocator's why-not explanation and the smallest capacity additions th
 
 The results are data first: `plan`, `shadow_prices`, `explanation` and `no_plan_reason` are
 traits a notebook reads, observes or `dlink`s from; the HTML and the chart are drawn from them.
+
+The view stays about one screen tall whatever the plan's size: the controls and the plan table
+scroll inside boxes of bounded height, and the results sit in tabs (Plan, Gantt, Shadow prices,
+Why not). With no plan there is no chart, so the Gantt tab holds a line of text, not an empty
+image, and the Why-not tab is opened.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ from coassist.plan.io import TableSource, as_subtasks, as_workers
 
 PLAN_COLUMNS = ["subtask", "worker", "role", "start", "end", "hours", "cost"]
 """The columns of `Plan.assignments` the board's table shows."""
+
+TAB_TITLES = ("Plan", "Gantt", "Shadow prices", "Why not")
+"""The result tabs, in order."""
+
+SCROLL_HEIGHT = "320px"
+"""The most the plan table (and, separately, the controls) take before they scroll."""
 
 
 class AllocationBoard(widgets.VBox):
@@ -72,26 +83,43 @@ class AllocationBoard(widgets.VBox):
         self.tasks = as_subtasks(tasks)
         self.team = as_workers(workers)
         self.options = options or AllocateOptions(time_limit=10.0)
+        # 'initial' sizes each description to its text, so long worker ids are not cut, and the
+        # slider widens with it so its track keeps its length; the tooltip names the worker too.
         self.hours = {
             w.id: widgets.FloatSlider(
                 value=w.capacity_hours, min=0.0, max=max(max_hours, w.capacity_hours), step=0.5,
-                description=f"{w.id} {'GPU-h' if w.kind == 'ai' else 'h'}", continuous_update=False,
+                description=f"{w.id} {_unit(w)}", continuous_update=False,
+                tooltip=f"{w.id} ({w.kind}): {_unit(w)} available", style={"description_width": "initial"},
+                layout=widgets.Layout(width=f"calc({len(w.id) + 7}ch + 240px)", flex="0 0 auto"),
             )
             for w in self.team
         }  # fmt: skip
         self.costs = {
-            w.id: widgets.BoundedFloatText(value=w.cost_per_hour, min=0.0, max=1e6, description="cost/h")
+            w.id: widgets.BoundedFloatText(
+                value=w.cost_per_hour, min=0.0, max=1e6, description="cost/h", tooltip=f"{w.id}: cost per hour",
+                style={"description_width": "initial"}, layout=widgets.Layout(width="160px"),
+            )
             for w in self.team
-        }
+        }  # fmt: skip
         for control in [*self.hours.values(), *self.costs.values()]:
             control.observe(lambda _change: self.solve(), names="value")
-        controls = widgets.VBox([widgets.HBox([self.hours[w.id], self.costs[w.id]]) for w in self.team])
+        controls = widgets.VBox(
+            [widgets.HBox([self.hours[w.id], self.costs[w.id]]) for w in self.team],
+            layout=_scrolling(),
+        )
         self.status = widgets.HTML()
         self.why_not = widgets.HTML()
         self.table = widgets.HTML()
         self.prices_table = widgets.HTML()
-        self.gantt = widgets.Image(format="png")
-        super().__init__([controls, self.status, self.why_not, self.gantt, self.table, self.prices_table])
+        self.gantt = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
+        self.no_gantt = widgets.HTML("<i>No plan fits the team, so there is no chart: see Why not.</i>")
+        # Holds the chart, or the line above when there is none (never an empty image).
+        self.gantt_box = widgets.Box([self.gantt])
+        self.tabs = widgets.Tab(
+            [widgets.Box([self.table], layout=_scrolling()), self.gantt_box, self.prices_table, self.why_not],
+            titles=TAB_TITLES,
+        )
+        super().__init__([controls, self.status, self.tabs], layout=widgets.Layout(width="100%"))
         self.add_class("coassist-allocation-board")
         self.solve()
 
@@ -132,6 +160,12 @@ class AllocationBoard(widgets.VBox):
         self.table.value = "" if plan is None else _frame_html(plan.assignments[PLAN_COLUMNS])
         self.prices_table.value = prices_html(self.shadow_prices)
         self.gantt.value = b"" if plan is None else _png(plan)
+        self.gantt_box.children = (self.no_gantt,) if plan is None else (self.gantt,)
+        why_not_tab = TAB_TITLES.index("Why not")
+        if plan is None:
+            self.tabs.selected_index = why_not_tab
+        elif self.tabs.selected_index == why_not_tab:
+            self.tabs.selected_index = TAB_TITLES.index("Plan")
 
 
 def price_records(prices: pd.DataFrame | None) -> list[dict[str, Any]]:
@@ -164,6 +198,14 @@ def prices_html(records: list[dict[str, Any]]) -> str:
     return "<b>Value of one more hour</b> (shadow prices of the LP relaxation)" + _frame_html(
         pd.DataFrame.from_records(records)
     )
+
+
+def _unit(worker: Worker) -> str:
+    return "GPU-h" if worker.kind == "ai" else "h"
+
+
+def _scrolling() -> widgets.Layout:
+    return widgets.Layout(max_height=SCROLL_HEIGHT, overflow="auto", flex="0 0 auto")
 
 
 def _frame_html(frame: pd.DataFrame) -> str:

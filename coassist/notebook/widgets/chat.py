@@ -5,6 +5,11 @@
 
 It asks through the kernel's `AssistSession`, so an exchange made here is context for the next
 `%%assist` cell and the other way round.
+
+Answers are model text, so they are rendered as Markdown by `markdown_to_safe_html` and never as
+raw HTML. The newest exchange stays in view without JavaScript (a widget's HTML cannot run any):
+the transcript is a fixed-height box laid out `flex-direction: column-reverse`, whose scroll
+origin is its bottom edge, so each redraw opens scrolled to the newest answer.
 """
 
 from __future__ import annotations
@@ -16,9 +21,25 @@ from typing import Any
 import ipywidgets as widgets
 
 from coassist.errors import CoassistError
+from coassist.notebook.safe_markdown import markdown_to_safe_html
 from coassist.notebook.session import AssistSession, get_session
 from coassist.notebook.streaming import Throttle
 from coassist.notebook.widgets._status import status_html
+
+TRANSCRIPT_HEIGHT = "400px"
+
+# Our own constant stylesheet, never model text: compact Markdown inside the transcript only.
+_CHAT_CSS = """<style>
+.coassist-chat .coassist-turn { margin: 0 0 0.6em 0; line-height: 1.4; }
+.coassist-chat .coassist-answer > :first-child { margin-top: 0; }
+.coassist-chat .coassist-answer > b + p { display: inline; }
+.coassist-chat .coassist-answer p, .coassist-chat .coassist-answer ul,
+.coassist-chat .coassist-answer ol, .coassist-chat .coassist-answer pre { margin: 0.25em 0; }
+.coassist-chat .coassist-answer li { margin: 0; }
+.coassist-chat .coassist-answer pre { padding: 0.3em 0.5em; background: var(--jp-layout-color2, #f5f5f5); }
+.coassist-chat details { font-size: 0.9em; color: var(--jp-ui-font-color2, #666); }
+.coassist-chat details pre { white-space: pre-wrap; margin: 0.2em 0; }
+</style>"""
 
 
 class ChatWidget(widgets.VBox):
@@ -33,7 +54,9 @@ class ChatWidget(widgets.VBox):
     def __init__(self, session: AssistSession | None = None, min_interval: float = 0.1) -> None:
         self.session = session or _kernel_session()
         self.min_interval = min_interval
-        self.transcript = widgets.HTML(layout=widgets.Layout(max_height="400px", overflow="auto"))
+        self.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
+        # What the user typed, by the expanded question the session records (it keeps only that).
+        self._typed: dict[str, str] = {}
         self.prompt = widgets.Textarea(
             placeholder="Ask coassist; {df} inserts a variable, as in %%assist",
             layout=widgets.Layout(width="100%"),
@@ -45,8 +68,16 @@ class ChatWidget(widgets.VBox):
         self.stop_button.on_click(lambda _button: self.stop())
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        # Hidden: a <style> element applies wherever it sits, and takes no room this way.
+        style = widgets.HTML(_CHAT_CSS, layout=widgets.Layout(display="none"))
         super().__init__(
-            [self.transcript, self.prompt, widgets.HBox([self.send_button, self.stop_button]), self.status]
+            [
+                style,
+                self.transcript,
+                self.prompt,
+                widgets.HBox([self.send_button, self.stop_button]),
+                self.status,
+            ]
         )
         self.add_class("coassist-chat")
         self.render()
@@ -65,6 +96,7 @@ class ChatWidget(widgets.VBox):
         except CoassistError as error:
             self.status.value = status_html(str(error), "error")
             return
+        self._typed[question] = template
         self.prompt.value = ""
         self.status.value = ""
         self._stop = threading.Event()
@@ -82,10 +114,15 @@ class ChatWidget(widgets.VBox):
 
     def render(self, pending: str | None = None, partial: str = "", suffix: str = " ▌") -> None:
         """Show the shared conversation, plus the question being answered now (or just stopped)."""
-        turns = [_turn_html(e.question, e.answer) for e in self.session.conversation.exchanges]
+        turns = [self._turn(e.question, e.answer) for e in self.session.conversation.exchanges]
         if pending is not None:
-            turns.append(_turn_html(pending, partial + suffix))
-        self.transcript.value = "".join(turns) or "<i>No exchanges yet: ask below or in a %%assist cell.</i>"
+            turns.append(self._turn(pending, partial + suffix))
+        self.transcript.value = _scroll_box_html(
+            "".join(turns) or "<i>No exchanges yet: ask below or in a %%assist cell.</i>"
+        )
+
+    def _turn(self, question: str, answer: str) -> str:
+        return _turn_html(self._typed.get(question, question), question, answer)
 
     def _answer(self, question: str) -> None:
         pieces: list[str] = []
@@ -129,10 +166,29 @@ def _kernel_session() -> AssistSession:
     return get_session(shell)
 
 
-def _turn_html(question: str, answer: str) -> str:
+def _scroll_box_html(content: str) -> str:
+    """A fixed-height box that opens scrolled to its bottom: `column-reverse` puts the scroll
+    origin there, so the newest exchange is in view after every redraw, with no script."""
+    return (
+        f'<div class="coassist-transcript" style="max-height: {TRANSCRIPT_HEIGHT}; overflow-y: auto; '
+        'display: flex; flex-direction: column-reverse">'
+        f"<div>{content}</div></div>"
+    )
+
+
+def _turn_html(typed: str, question: str, answer: str) -> str:
+    """One exchange: what the user typed (the expanded prompt a click away) and the answer as
+    safe Markdown."""
+    expanded = (
+        ""
+        if typed == question
+        else "<details><summary>expanded prompt</summary>"
+        f"<pre>{html.escape(question, quote=False)}</pre></details>"
+    )
     return (
         '<div class="coassist-turn">'
-        f'<div class="coassist-question"><b>You:</b> {html.escape(question, quote=False)}</div>'
-        f'<div class="coassist-answer" style="white-space: pre-wrap"><b>coassist:</b> {html.escape(answer, quote=False)}</div>'
+        '<div class="coassist-question" style="white-space: pre-wrap"><b>You:</b> '
+        f"{html.escape(typed, quote=False)}</div>{expanded}"
+        f'<div class="coassist-answer"><b>coassist:</b> {markdown_to_safe_html(answer).strip()}</div>'
         "</div>"
     )

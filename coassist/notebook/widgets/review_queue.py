@@ -5,11 +5,14 @@
 
 Decisions go through `coassist.review.decide` with the version the card was loaded at, so when
 someone else decided first the card says who and when instead of overwriting their decision.
+A reviewer may decide a draft the plan assigned to someone else; the card says so and the
+decision's note records whose it was.
 """
 
 from __future__ import annotations
 
 import html
+import math
 
 import ipywidgets as widgets
 
@@ -17,6 +20,11 @@ from coassist.errors import CoassistError, ReviewConflict
 from coassist.notebook.widgets._status import status_html
 from coassist.review import QueueItem, ReviewStore, decide, open_store, review_queue
 from coassist.review.schema import DecisionName
+
+MAX_DRAFT_ROWS = 20
+"""The tallest a draft box grows before it scrolls."""
+CHARS_PER_ROW = 90
+"""About how many characters fit on one row of a draft box, to size it from the text."""
 
 
 class DraftCard(widgets.VBox):
@@ -30,7 +38,13 @@ class DraftCard(widgets.VBox):
             f"<small>p(pass) {item.p_pass:.2f} · {html.escape(item.model_spec)} · plan {item.plan_id}"
             f"{' · for ' + html.escape(item.reviewer) if item.reviewer else ''}</small>"
         )
-        self.text = widgets.Textarea(value=item.text, layout=widgets.Layout(width="100%"))
+        self.text = widgets.Textarea(
+            value=item.text, rows=draft_rows(item.text), layout=widgets.Layout(width="100%")
+        )
+        self.note = widgets.Text(
+            placeholder="note (optional; say why when you reject)",
+            layout=widgets.Layout(width="100%"),
+        )
         self.approve_button = widgets.Button(description="Approve", button_style="success")
         self.edit_button = widgets.Button(description="Save edit", button_style="info")
         self.reject_button = widgets.Button(description="Reject", button_style="danger")
@@ -40,7 +54,8 @@ class DraftCard(widgets.VBox):
         self.reject_button.on_click(lambda _b: self.decide("reject"))
         buttons = widgets.HBox([self.approve_button, self.edit_button, self.reject_button])
         super().__init__(
-            [heading, self.text, buttons, self.outcome], layout=widgets.Layout(border="1px solid #ccc")
+            [heading, self.text, self.note, buttons, self.outcome],
+            layout=widgets.Layout(border="1px solid #ccc"),
         )
 
     @property
@@ -54,6 +69,13 @@ class DraftCard(widgets.VBox):
             self.outcome.value = status_html("Enter your name as reviewer first.", "error")
             return
         edited = self.text.value if action == "edit" else None
+        assignee = self.item.reviewer
+        for_someone_else = bool(assignee) and assignee != reviewer
+        note = "; ".join(
+            part
+            for part in (f"assigned to {assignee}" if for_someone_else else "", self.note.value.strip())
+            if part
+        )
         try:
             result = decide(
                 self.queue.store,
@@ -62,6 +84,7 @@ class DraftCard(widgets.VBox):
                 action,
                 edited_text=edited,
                 expected_version=self.item.version,
+                note=note,
             )
         except ReviewConflict as error:
             self.outcome.value = status_html(f"Conflict: {error}", "error")
@@ -70,13 +93,24 @@ class DraftCard(widgets.VBox):
             self.outcome.value = status_html(str(error), "error")
         else:
             extra = f"; work item {result.work_item_id} is yours to redo" if result.work_item_id else ""
-            self.outcome.value = status_html(f"{result.decision.status} by {reviewer}{extra}.", "success")
+            whose = f"assigned to {assignee}; recorded as " if for_someone_else else ""
+            self.outcome.value = status_html(
+                f"{whose}{result.decision.status} by {reviewer}{extra}.", "success"
+            )
             self._close()
 
     def _close(self) -> None:
-        self.text.disabled = True
+        self.text.disabled = self.note.disabled = True
         for button in (self.approve_button, self.edit_button, self.reject_button):
             button.disabled = True
+        self.queue.show_count()
+
+
+def draft_rows(text: str) -> int:
+    """Rows for a draft box: enough for `text` (long lines wrap), at least 3, at most
+    `MAX_DRAFT_ROWS`."""
+    needed = sum(max(1, math.ceil(len(line) / CHARS_PER_ROW)) for line in text.splitlines())
+    return min(max(needed, 3), MAX_DRAFT_ROWS)
 
 
 class ReviewQueueWidget(widgets.VBox):
@@ -106,8 +140,13 @@ class ReviewQueueWidget(widgets.VBox):
         mine = self.reviewer.value.strip() if self.mine_only.value else None
         items = review_queue(self.store, plan_id=self.plan_id, reviewer=mine or None)
         self.cards.children = [DraftCard(item, self) for item in items]
+        self.show_count()
+
+    def show_count(self) -> None:
+        """The summary line: drafts still awaiting review here (a decided card no longer counts)."""
+        waiting = sum(not card.decided for card in self.card_list)
         self.summary.value = (
-            f"<b>{len(items)}</b> draft(s) awaiting review" if items else "<i>No drafts awaiting review.</i>"
+            f"<b>{waiting}</b> draft(s) awaiting review" if waiting else "<i>No drafts awaiting review.</i>"
         )
 
     @property
