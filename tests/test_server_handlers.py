@@ -229,6 +229,25 @@ async def test_the_decision_is_recorded_under_the_signed_in_user(jp_fetch: Any, 
         ]
 
 
+async def test_deciding_someone_elses_draft_is_allowed_and_audited(jp_fetch: Any, review_db: str) -> None:
+    """e is bo's to review: ana may reject it (with a note), and the trail and reply say it was bo's."""
+    _, queue = await fetch_json(jp_fetch, "reviews")
+    e, a = queue["reviews"]
+    _, rejected = await fetch_json(
+        jp_fetch, "reviews", {"id": e["id"], "action": "reject", "note": "wrong table"}
+    )
+    _, approved = await fetch_json(jp_fetch, "reviews", {"id": a["id"], "action": "approve"})
+    assert (rejected["decided_by"], rejected["assigned_to"]) == ("ana", "bo")
+    assert (approved["decided_by"], approved["assigned_to"]) == ("ana", "ana")
+    with open_store(review_db) as store:
+        trail = audit_trail(store, entity="draft")
+    others = [entry for entry in trail if entry.action == "draft.decided_for_other"]
+    assert [(o.actor, o.entity_id, o.detail["assigned_to"], o.detail["status"]) for o in others] == [
+        ("ana", e["id"], "bo", "rejected")
+    ]
+    assert [entry.detail["note"] for entry in trail if entry.action == "draft.rejected"] == ["wrong table"]
+
+
 class ReadOnlyAuthorizer(Authorizer):
     """Lets everyone read coassist, nobody write to it (a viewer account, say)."""
 

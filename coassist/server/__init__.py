@@ -32,6 +32,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         config.completion_max_new_tokens,
         config.completion_context_chars,
         retry_after_s=config.model_retry_seconds,
+        deadline_s=config.completion_deadline_seconds,
     )
     serverapp.web_app.settings["coassist_reviewer_name"] = config.reviewer_name.strip()
     serverapp.web_app.settings["coassist_store"] = StoreAccess(lambda: open_store(config.db_url or None))

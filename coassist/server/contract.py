@@ -123,6 +123,7 @@ DEFINITIONS: dict[str, JSON] = {
             "decided_by": _TEXT,
             "decided_at": _TIME,
             "work_item_id": _nullable(_INT),
+            "assigned_to": _nullable(_TEXT),
         }
     ),
     # Every error reply; a 409 adds `current`, the decision that won (null for a stale version).

@@ -47,11 +47,23 @@ def plan_message(summary: PlanSummary) -> str:
 
     >>> plan_message(PlanSummary(3, "", "sales", assignments=7, makespan_hours=6.25, pending_drafts=2, workers=()))
     'sales / plan 3: 7 assignments, makespan 6.2 h, 2 drafts awaiting review.'
+    >>> plan_message(PlanSummary(3, "wk", "sales", assignments=1, makespan_hours=1.0, pending_drafts=1, workers=()))
+    'sales / wk: 1 assignment, makespan 1.0 h, 1 draft awaiting review.'
     """
     return (
-        f"{summary.project} / {summary.name or f'plan {summary.id}'}: {summary.assignments} assignments, "
-        f"makespan {summary.makespan_hours:.1f} h, {summary.pending_drafts} drafts awaiting review."
+        f"{summary.project} / {summary.name or f'plan {summary.id}'}: "
+        f"{plural(summary.assignments, 'assignment')}, makespan {summary.makespan_hours:.1f} h, "
+        f"{plural(summary.pending_drafts, 'draft')} awaiting review."
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 draft``, ``0 drafts``, ``2 drafts``: the count with its noun, in English.
+
+    >>> plural(1, "draft"), plural(0, "draft")
+    ('1 draft', '0 drafts')
+    """
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def worker_json(share: WorkerShare) -> JSON:
@@ -87,8 +99,9 @@ def review_list_json(items: Sequence[QueueItem], plan_names: Mapping[int, str]) 
     return {"reviews": [queue_item_json(item, plan_names.get(item.plan_id, "")) for item in items]}
 
 
-def decision_json(result: DecisionResult) -> JSON:
-    """POST /coassist/reviews' reply for a stored decision (`DecisionResult`)."""
+def decision_json(result: DecisionResult, assigned_to: str | None = None) -> JSON:
+    """POST /coassist/reviews' reply for a stored decision (`DecisionResult`); `assigned_to` is
+    the reviewer the plan assigned the draft to (None when it named nobody)."""
     return {
         "id": result.draft_id,
         "subtask": result.subtask,
@@ -97,6 +110,7 @@ def decision_json(result: DecisionResult) -> JSON:
         "decided_by": result.reviewer,
         "decided_at": result.decided_at.isoformat(),
         "work_item_id": result.work_item_id,
+        "assigned_to": assigned_to,
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
-from coassist.server.completion import LOAD_RETRY_SECONDS
+from coassist.server.completion import DEADLINE_SECONDS, LOAD_RETRY_SECONDS
 
 
 class CoassistServer(Configurable):
@@ -27,6 +27,12 @@ class CoassistServer(Configurable):
     ).tag(config=True)
     completion_context_chars = Int(
         2000, min=100, help="Characters before the cursor sent to the model; older code is cut off."
+    ).tag(config=True)
+    completion_deadline_seconds = Float(
+        DEADLINE_SECONDS,
+        min=0.1,
+        help="Longest a completion request takes, queue and model load included, before it answers with "
+        "what it has (JupyterLab drops inline replies after 20 s).",
     ).tag(config=True)
     model_retry_seconds = Float(
         LOAD_RETRY_SECONDS,

@@ -17,3 +17,6 @@ export function askAboutCellSource(source: string, executionCount: number | null
 
 /** `%assist error` explains the last exception the kernel raised. */
 export const EXPLAIN_ERROR_SOURCE = '%assist error';
+
+/** Run silently before an Assist cell, so the commands work in a kernel that never loaded coassist. */
+export const LOAD_MAGICS = '%load_ext coassist';

@@ -14,6 +14,9 @@ import {
  * server returns and forwards clicks; decisions, conflicts and plans live on the server.
  */
 export class CoassistSidebar extends Widget {
+  /** How often the queue reloads while the sidebar is shown: kernels draft in the background. */
+  static readonly POLL_MS = 10000;
+  private poll: number | null = null;
   private readonly planNode = document.createElement('section');
   private readonly queueNode = document.createElement('section');
   private readonly statusNode = document.createElement('div');
@@ -33,10 +36,47 @@ export class CoassistSidebar extends Widget {
     this.node.append(header, refresh, this.statusNode, this.planNode, this.queueNode);
   }
 
-  /** Load when shown rather than at startup: the queue may live in a remote database. */
+  /**
+   * Load when shown rather than at startup (the queue may live in a remote database), then
+   * reload every `POLL_MS` while shown, so drafts a kernel makes appear without a click.
+   */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.refresh();
+    this.stopPolling();
+    this.poll = window.setInterval(() => {
+      if (!document.hidden && !this.isBusy()) {
+        void this.refresh();
+      }
+    }, CoassistSidebar.POLL_MS);
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this.stopPolling();
+  }
+
+  dispose(): void {
+    this.stopPolling();
+    super.dispose();
+  }
+
+  private stopPolling(): void {
+    if (this.poll !== null) {
+      window.clearInterval(this.poll);
+      this.poll = null;
+    }
+  }
+
+  /** A draft being edited or a note being typed: a reload now would throw the typing away. */
+  private isBusy(): boolean {
+    const active = document.activeElement;
+    if (active && this.queueNode.contains(active)) {
+      return true;
+    }
+    const typed = Array.from(this.queueNode.querySelectorAll<HTMLInputElement>('.jp-coassist-note'));
+    const editing = this.queueNode.querySelector('.jp-coassist-draft:not([readonly])');
+    return editing !== null || typed.some(note => note.value.trim() !== '');
   }
 
   /** Reload the plan summary and the pending drafts from the server. */
@@ -72,7 +112,7 @@ export class CoassistSidebar extends Widget {
   }
 
   private renderQueue(reviews: IReviewItem[]): void {
-    this.queueNode.replaceChildren(heading(`Review queue (${reviews.length})`));
+    this.queueNode.replaceChildren(heading(`Review queue (${plural(reviews.length, 'draft')})`));
     if (reviews.length === 0) {
       const empty = document.createElement('p');
       empty.className = 'jp-coassist-empty';
@@ -102,8 +142,13 @@ export class CoassistSidebar extends Widget {
     text.rows = Math.min(8, review.text.split('\n').length + 1);
     const buttons = document.createElement('div');
     buttons.className = 'jp-coassist-buttons';
+    const note = document.createElement('input');
+    note.type = 'text';
+    note.className = 'jp-coassist-note jp-mod-styled';
+    note.placeholder = 'Note (why, for the record)';
+    note.setAttribute('aria-label', `Note on the decision about ${review.subtask}`);
     const decide = (action: ReviewAction) => async () => {
-      await this.decide(review, action, text.value);
+      await this.decide(review, action, text.value, note.value);
     };
     const approve = button('Approve', 'jp-coassist-approve', decide('approve'));
     const reject = button('Reject', 'jp-coassist-reject', decide('reject'));
@@ -117,25 +162,35 @@ export class CoassistSidebar extends Widget {
       }
     });
     buttons.append(approve, edit, reject);
-    card.append(title, meta, text, buttons);
+    card.append(title, meta, text, note, buttons);
     return card;
   }
 
   private async decide(
     review: IReviewItem,
     action: ReviewAction,
-    text: string
+    text: string,
+    note: string
   ): Promise<void> {
     // The server records the decision under the signed-in user (or its configured
     // reviewer_name) and says whom in `decided_by`: nothing typed here can change it.
+    // Anyone may decide any draft; the server audits whose it was and says so in `assigned_to`.
     try {
       const decided = await this.client.decide({
         id: review.id,
         version: review.version,
         action,
-        text: action === 'edit' ? text : undefined
+        text: action === 'edit' ? text : undefined,
+        note: note.trim() ? note.trim() : undefined
       });
-      this.say(`Draft ${decided.id} (${decided.subtask}): ${decided.status} by ${decided.decided_by}.`, false);
+      const whose =
+        decided.assigned_to && decided.assigned_to !== decided.decided_by
+          ? ` (assigned to ${decided.assigned_to})`
+          : '';
+      this.say(
+        `Draft ${decided.id} (${decided.subtask}): ${decided.status} by ${decided.decided_by}${whose}.`,
+        false
+      );
     } catch (error) {
       if (error instanceof ReviewConflictError) {
         this.say(`Conflict: ${error.message}`, true);
@@ -155,6 +210,11 @@ export class CoassistSidebar extends Widget {
 /** A plan as people name it: its imported name with its id, or the id alone. */
 export function planLabel(id: number, name: string): string {
   return name ? `${name} (plan ${id})` : `plan ${id}`;
+}
+
+/** `1 draft`, `0 drafts`, `2 drafts`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 function heading(text: string): HTMLElement {

@@ -61,6 +61,8 @@ export interface IDecisionResult {
   decided_at: string;
   /** The reviewer's new work item when the draft was rejected. */
   work_item_id: number | null;
+  /** Who the plan assigned to review the draft (may differ from `decided_by`). */
+  assigned_to: string | null;
 }
 
 /** The decision that came first, carried by a 409. */

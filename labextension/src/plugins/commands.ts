@@ -3,10 +3,33 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 
-import { askAboutCellSource, EXPLAIN_ERROR_SOURCE } from '../prompts';
+import { askAboutCellSource, EXPLAIN_ERROR_SOURCE, LOAD_MAGICS } from '../prompts';
 
 export const ASK_ABOUT_CELL = 'coassist:ask-about-cell';
 export const EXPLAIN_ERROR = 'coassist:explain-error';
+
+/**
+ * Load coassist's magics into the notebook's kernel, quietly: `silent` runs it without an
+ * execution count, history entry or output, and loading an extension twice is a no-op.
+ *
+ * Why not a `%load_ext coassist` line in the inserted cell: `%%assist` is a cell magic and must
+ * be the cell's first line, so the line would need a cell of its own; the user asked one
+ * question and would get two cells, one of them plumbing. Loading is what the user evidently
+ * wants when they run an Assist command, so it happens without being seen.
+ */
+async function ensureMagicsLoaded(panel: NotebookPanel): Promise<void> {
+  await panel.sessionContext.ready;
+  const kernel = panel.sessionContext.session?.kernel;
+  if (!kernel) {
+    return; // no kernel: running the cell below says so, as for any cell
+  }
+  const future = kernel.requestExecute({
+    code: LOAD_MAGICS,
+    silent: true,
+    store_history: false
+  });
+  await future.done;
+}
 
 /**
  * Insert a code cell below the active one with `source` and run it: the answer streams into
@@ -17,6 +40,7 @@ async function insertAndRun(panel: NotebookPanel, source: string): Promise<void>
   NotebookActions.insertBelow(notebook);
   NotebookActions.changeCellType(notebook, 'code');
   notebook.activeCell?.model.sharedModel.setSource(source);
+  await ensureMagicsLoaded(panel);
   await NotebookActions.run(notebook, panel.sessionContext);
 }
 
