@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def shell(tiny_model_dir: Path):
         ip.configurables.remove(old.config)
         delattr(ip, session_module._SESSION_ATTRIBUTE)
     ip.config.pop("Assist", None)
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        sys.__dict__.pop(name, None)  # a fresh kernel has shown no error yet
     register_magics(ip)
     ip.run_line_magic("config", f'Assist.model = "{tiny_model_dir}"')
     ip.run_line_magic("config", "Assist.max_new_tokens = 8")

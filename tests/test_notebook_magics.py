@@ -232,3 +232,16 @@ def test_name_taken_by_another_package_keeps_coassist_available(shell) -> None:
         for kind in ("line", "cell"):
             shell.magics_manager.magics[kind].pop("assist", None)
         register_magics(shell)
+
+
+def test_an_error_raised_before_coassist_was_loaded_can_be_explained(shell) -> None:
+    """The palette's "explain the error" loads coassist quietly after the failing cell ran."""
+    from coassist.notebook import session as session_module
+
+    ip = shell
+    session = getattr(ip, session_module._SESSION_ATTRIBUTE)
+    ip.events.unregister("post_run_cell", session.errors)
+    delattr(ip, session_module._SESSION_ATTRIBUTE)  # as if coassist were not loaded yet
+    ip.run_cell("data = {'units': 3}\ndata['unit']")
+    error = get_session(ip).errors.error
+    assert error is not None and error.exception_type == "KeyError" and "data['unit']" in error.cell_source

@@ -7,6 +7,8 @@ replace it with the assistant's own failure.
 
 from __future__ import annotations
 
+import linecache
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -43,13 +45,37 @@ class LastErrorTracker:
         source = getattr(result.info, "raw_cell", "") or ""
         if _is_assist_cell(source):
             return
-        self.error = CellError(
-            cell_source=source.strip(),
-            execution_count=getattr(result, "execution_count", None),
-            exception_type=type(exception).__name__,
-            message=str(exception),
-            traceback_text=_format_traceback(exception),
-        )
+        self.error = _cell_error(exception, source, getattr(result, "execution_count", None))
+
+    def catch_up(self, shell: Any) -> None:
+        """Take the error IPython last showed, raised before coassist was loaded in this kernel.
+
+        The tracker only hears cells run after `%load_ext coassist` (or after the palette's
+        commands load it quietly), so without this, "explain the error" right after loading
+        would find nothing. The raising cell is the outermost traceback frame that IPython
+        compiled from a cell.
+        """
+        exception = getattr(sys, "last_value", None)
+        if self.error is not None or not isinstance(exception, BaseException):
+            return
+        cells: dict[str, int] = getattr(getattr(shell, "compile", None), "_filename_map", {}) or {}
+        frames = [f for f in traceback.extract_tb(exception.__traceback__) if f.filename in cells]
+        if not frames:
+            return
+        filename = frames[0].filename
+        source = "".join(linecache.getlines(filename))
+        if not _is_assist_cell(source):
+            self.error = _cell_error(exception, source, cells[filename])
+
+
+def _cell_error(exception: BaseException, source: str, execution_count: int | None) -> CellError:
+    return CellError(
+        cell_source=source.strip(),
+        execution_count=execution_count,
+        exception_type=type(exception).__name__,
+        message=str(exception),
+        traceback_text=_format_traceback(exception),
+    )
 
 
 def _is_assist_cell(source: str) -> bool:

@@ -142,6 +142,7 @@ def get_session(shell: Any) -> AssistSession:
         session = AssistSession(shell)
         setattr(shell, _SESSION_ATTRIBUTE, session)
         shell.events.register("post_run_cell", session.errors)
+        session.errors.catch_up(shell)
         if session.config not in shell.configurables:
             shell.configurables.append(session.config)
     return session
