@@ -14,12 +14,21 @@ from datetime import datetime
 from enum import Enum
 from typing import get_args
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from coassist.errors import DraftAlreadyDecided, InvalidReviewInput, NotInStore, ReviewConflict
 from coassist.review.audit import record
-from coassist.review.schema import DecisionName, Draft, DraftStatus, Review, Subtask, WorkItem, utcnow
+from coassist.review.schema import (
+    Assignment,
+    DecisionName,
+    Draft,
+    DraftStatus,
+    Review,
+    Subtask,
+    WorkItem,
+    utcnow,
+)
 from coassist.review.store import ReviewStore, as_utc
 
 
@@ -60,6 +69,9 @@ class DecisionResult:
     decided_at: datetime
     version: int
     work_item_id: int | None
+    assigned_to: str | None = None
+    """The reviewer the draft's plan assigned (None when it names none); when that is not
+    `reviewer`, the decision's audit entry names them as `assigned_to`."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,8 @@ class _PendingDraft:
     """The version the decision expects (the caller's `expected_version`, else the one read)."""
     final_text: str | None
     """The result this decision gives the draft: its text, the reviewer's edit, or none."""
+    assigned_to: str | None
+    """The reviewer the draft's plan assigned (None when it names none)."""
 
 
 def decide(
@@ -131,7 +145,9 @@ def decide(
             work_item_id = _assign_rework(session, pending, reviewer)
     if not stored:
         raise _conflict(store, draft_id, pending.subtask, pending.version)
-    return DecisionResult(draft_id, pending.subtask, chosen, reviewer, now, pending.version + 1, work_item_id)
+    return DecisionResult(
+        draft_id, pending.subtask, chosen, reviewer, now, pending.version + 1, work_item_id, pending.assigned_to
+    )
 
 
 def _read_pending(
@@ -163,7 +179,16 @@ def _read_pending(
             decision
         ]
         version = draft.version if expected_version is None else expected_version
-        return _PendingDraft(draft.id, draft.plan_id, draft.subtask_id, subtask.key, version, final_text)
+        assigned_to = session.scalars(
+            select(Assignment.worker).where(
+                Assignment.plan_id == draft.plan_id,
+                Assignment.subtask_id == draft.subtask_id,
+                Assignment.role == "review",
+            )
+        ).first()
+        return _PendingDraft(
+            draft.id, draft.plan_id, draft.subtask_id, subtask.key, version, final_text, assigned_to
+        )
 
 
 def _store_decision(session: Session, pending: _PendingDraft, review: Review) -> bool:
@@ -198,6 +223,9 @@ def _store_decision(session: Session, pending: _PendingDraft, review: Review) ->
         subtask=pending.subtask,
         version=pending.version + 1,
         note=review.note,
+        # Anyone may decide any draft (a colleague covers for someone away); the trail says
+        # whose review it was.
+        **({"assigned_to": pending.assigned_to} if pending.assigned_to not in (None, review.reviewer) else {}),
     )
     return True
 

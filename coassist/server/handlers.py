@@ -36,7 +36,6 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
-from sqlalchemy import and_, select
 from sqlalchemy.exc import OperationalError
 
 from coassist.errors import (
@@ -49,9 +48,7 @@ from coassist.errors import (
     ReviewConflict,
     SchemaTooNew,
 )
-from coassist.review import DecisionResult, QueueItem, ReviewStore, decide, review_queue
-from coassist.review.audit import record
-from coassist.review.schema import Assignment, Draft
+from coassist.review import QueueItem, ReviewStore, decide, review_queue
 from coassist.server.completion import CompletionService
 from coassist.server.plan_summary import current_plan, plan_names
 from coassist.server.replies import (
@@ -62,7 +59,7 @@ from coassist.server.replies import (
     plan_json,
     review_list_json,
 )
-from coassist.server.requests import DecisionRequest, parse_completion, parse_decision, parse_queue_query
+from coassist.server.requests import parse_completion, parse_decision, parse_queue_query
 from coassist.server.store_access import StoreAccess
 
 T = TypeVar("T")
@@ -258,59 +255,23 @@ class ReviewsHandler(CoassistHandler):
                 request.reviewer,
             )
         try:
-            result, assigned_to = await self.in_store(lambda store: decide_for(store, request, reviewer))
+            result = await self.in_store(
+                lambda store: decide(
+                    store,
+                    request.draft_id,
+                    reviewer,
+                    request.action,
+                    edited_text=request.text,
+                    expected_version=request.version,
+                    note=request.note,
+                )
+            )
         except ReviewConflict as error:
             winner = error if isinstance(error, DraftAlreadyDecided) else None
             raise Refusal(409, str(error), body=conflict_json(str(error), winner)) from None
         except ValueError as error:  # decide's own checks: an edit without text, text unchanged
             raise Refusal(400, str(error)) from None
-        self.reply(decision_json(result, assigned_to))
-
-
-def decide_for(
-    store: ReviewStore, request: DecisionRequest, reviewer: str
-) -> tuple[DecisionResult, str | None]:
-    """`decide` for `reviewer`, and who the plan assigned the draft to.
-
-    Anyone may decide a draft (a colleague covers for someone away), but a decision on a draft
-    assigned to someone else is audited as ``draft.decided_for_other`` with ``assigned_to``, so
-    the trail says whose review it was.
-    """
-    draft_id = request.draft_id
-    assigned_to = assigned_reviewer(store, draft_id)
-    result = decide(
-        store,
-        draft_id,
-        reviewer,
-        request.action,
-        edited_text=request.text,
-        expected_version=request.version,
-        note=request.note,
-    )
-    if assigned_to is not None and assigned_to != result.reviewer:
-        with store.session() as session:
-            record(
-                session,
-                result.reviewer,
-                "draft.decided_for_other",
-                "draft",
-                draft_id,
-                subtask=result.subtask,
-                status=result.decision.status,
-                assigned_to=assigned_to,
-            )
-    return result, assigned_to
-
-
-def assigned_reviewer(store: ReviewStore, draft_id: int) -> str | None:
-    """The worker the draft's plan assigned to review it; None for no such draft or reviewer."""
-    query = (
-        select(Assignment.worker)
-        .join(Draft, and_(Assignment.plan_id == Draft.plan_id, Assignment.subtask_id == Draft.subtask_id))
-        .where(Draft.id == draft_id, Assignment.role == "review")
-    )
-    with store.session() as session:
-        return session.execute(query).scalars().first()
+        self.reply(decision_json(result))
 
 
 def pending_reviews(store: ReviewStore, reviewer: str | None) -> tuple[list[QueueItem], dict[int, str]]:

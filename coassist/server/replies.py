@@ -99,7 +99,7 @@ def review_list_json(items: Sequence[QueueItem], plan_names: Mapping[int, str]) 
     return {"reviews": [queue_item_json(item, plan_names.get(item.plan_id, "")) for item in items]}
 
 
-def decision_json(result: DecisionResult, assigned_to: str | None = None) -> JSON:
+def decision_json(result: DecisionResult) -> JSON:
     """POST /coassist/reviews' reply for a stored decision (`DecisionResult`); `assigned_to` is
     the reviewer the plan assigned the draft to (None when it named nobody)."""
     return {
@@ -110,7 +110,7 @@ def decision_json(result: DecisionResult, assigned_to: str | None = None) -> JSO
         "decided_by": result.reviewer,
         "decided_at": result.decided_at.isoformat(),
         "work_item_id": result.work_item_id,
-        "assigned_to": assigned_to,
+        "assigned_to": result.assigned_to,
     }
 
 

@@ -9,12 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from coassist.review import DraftingConfig, audit_trail, draft_ai_subtasks, open_store, review_queue
-from tests.browser.conftest import Lab
-from tests.browser.test_lab import KERNEL_IDLE, run_command
+from tests.browser.conftest import (
+    KERNEL_IDLE,
+    Lab,
+    open_notebook,
+    run_command,
+    scripted_session_source,
+    write_notebook,
+)
 from tests.test_review_support import ScriptedModel
 
 pytestmark = pytest.mark.browser
@@ -23,31 +28,13 @@ ANSWER = "It divides by zero."
 CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
 
 
-def write_notebook(lab: Lab) -> str:
+@pytest.fixture(scope="module")
+def page(lab: Lab, browser_context: Any) -> Iterator[Any]:
     """A kernel whose assistant answers ANSWER (a scripted model set on its session in plain
     Python; the tiny model's 256 tokens hold no traceback). It never runs ``%load_ext coassist``,
     so the ``%assist`` magics exist only if the commands load them."""
-    repo = Path(__file__).resolve().parents[2]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            f"import sys\nsys.path.insert(0, {str(repo)!r})\n"
-            "from coassist.notebook.session import get_session\n"
-            "from tests.scripted_model import ScriptedModel\n"
-            f"get_session(get_ipython()).model = lambda spec=None: ScriptedModel({ANSWER!r})"
-        ),
-        nbformat.v4.new_code_cell("1 / 0"),
-    ]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, lab.root / "extension.ipynb")
-    return "extension.ipynb"
-
-
-@pytest.fixture(scope="module")
-def page(lab: Lab, browser_context: Any) -> Iterator[Any]:
-    page = browser_context.new_page()
-    page.goto(lab.page_url(f"lab/tree/{write_notebook(lab)}"))
-    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    cells = [scripted_session_source(ANSWER, load_ext=False), "1 / 0"]
+    page = open_notebook(browser_context, lab, write_notebook(lab, "extension.ipynb", cells))
     yield page
     page.close()
 
@@ -165,7 +152,7 @@ def test_sidebar_reject_with_a_note_on_someone_elses_draft(page: Any, lab: Lab, 
     assert [(e.actor, e.detail["note"]) for e in trail if e.action == "draft.rejected"] == [
         ("ana", "counts the wrong table")
     ]
-    assert [e.detail["assigned_to"] for e in trail if e.action == "draft.decided_for_other"] == ["bo"]
+    assert [e.detail.get("assigned_to") for e in trail if e.action == "draft.rejected"] == ["bo"]
 
 
 def test_sidebar_shows_new_drafts_by_itself(page: Any, lab: Lab, shots_dir: Path) -> None:
