@@ -16,14 +16,62 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pytest
 
 from tests.test_server_handlers import seed_review_db
 from tests.tiny_models import build_tiny_causal_lm
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Guard every step: a predicate that throws (the app not exposed yet on a slow start) fails
+# wait_for_function at once instead of being retried.
+KERNEL_IDLE = """() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell && app.shell.currentWidget;
+  const context = panel && panel.sessionContext;
+  return !!(context && context.isReady && context.session && context.session.kernel
+            && context.kernelDisplayStatus === 'idle');
+}"""
+
+
+def run_command(page: Any, command: str) -> None:
+    # Fire and forget: awaiting commands.execute in evaluate can hang (no timeout there).
+    page.evaluate(f"() => {{ window.jupyterapp.commands.execute('{command}'); }}")
+
+
+def write_notebook(lab: Lab, name: str, sources: Sequence[str]) -> str:
+    """A Python 3 notebook of code cells with `sources`, in the lab's root; returns its path."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab.root / name)
+    return name
+
+
+def scripted_session_source(answer: str, *, load_ext: bool = True) -> str:
+    """A cell that makes the kernel's assistant answer `answer` (a scripted model on its session)."""
+    return (
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+        + ("%load_ext coassist\n" if load_ext else "")
+        + "from coassist.notebook.session import get_session\n"
+        "from tests.scripted_model import ScriptedModel\n"
+        f"get_session(get_ipython()).model = lambda spec=None: ScriptedModel({answer!r})"
+    )
+
+
+def open_notebook(browser_context: Any, lab: Lab, name: str) -> Any:
+    """A new page showing notebook `name`, once its kernel is up and idle."""
+    page = browser_context.new_page()
+    page.goto(lab.page_url(f"lab/tree/{name}"))
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    return page
+
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 SERVER_START_TIMEOUT = 60

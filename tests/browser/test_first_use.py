@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from coassist.notebook.magics import LOADING_NOTICE
-from tests.browser.conftest import Lab
-from tests.browser.test_lab import KERNEL_IDLE, RECORD_OUTPUTS, run_command
+from tests.browser.conftest import KERNEL_IDLE, Lab, open_notebook, run_command, write_notebook
+from tests.browser.test_lab import RECORD_OUTPUTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,18 +35,14 @@ RECORD_STATUS = """() => {
 }"""
 
 
-def write_notebook(lab: Lab, cache: Path) -> str:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            f"%env COASSIST_CACHE={cache}\n%load_ext coassist\n"
-            '%config Assist.model = "smollm2"\n%config Assist.max_new_tokens = 48\n%config Assist.temperature = 0'
-        ),
-        nbformat.v4.new_code_cell("%%assist\nWrite a Python function that adds two numbers."),
-    ]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, lab.root / "first-use.ipynb")
-    return "first-use.ipynb"
+def write_first_use_notebook(lab: Lab, cache: Path) -> str:
+    setup = (
+        f"%env COASSIST_CACHE={cache}\n%load_ext coassist\n"
+        '%config Assist.model = "smollm2"\n%config Assist.max_new_tokens = 48\n%config Assist.temperature = 0'
+    )
+    return write_notebook(
+        lab, "first-use.ipynb", [setup, "%%assist\nWrite a Python function that adds two numbers."]
+    )
 
 
 def saved_assist_cell(path: Path) -> dict[str, Any] | None:
@@ -60,10 +55,8 @@ def test_first_assist_loads_smollm2_streams_and_saves_clean(
     lab: Lab, browser_context: Any, shots_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     cache = tmp_path_factory.mktemp("empty-coassist-cache")
-    page = browser_context.new_page()
+    page = open_notebook(browser_context, lab, write_first_use_notebook(lab, cache))
     try:
-        page.goto(lab.page_url(f"lab/tree/{write_notebook(lab, cache)}"))
-        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
         page.evaluate(RECORD_OUTPUTS)
         page.evaluate(RECORD_STATUS)
         started = time.monotonic()

@@ -7,23 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from coassist.review import open_store, review_queue
-from tests.browser.conftest import Lab
+from tests.browser.conftest import (
+    KERNEL_IDLE,
+    Lab,
+    open_notebook,
+    run_command,
+    scripted_session_source,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
-
-# Guard every step: a predicate that throws (the app not exposed yet on a slow start) fails
-# wait_for_function at once instead of being retried.
-KERNEL_IDLE = """() => {
-  const app = window.jupyterapp;
-  const panel = app && app.shell && app.shell.currentWidget;
-  const context = panel && panel.sessionContext;
-  return !!(context && context.isReady && context.session && context.session.kernel
-            && context.kernelDisplayStatus === 'idle');
-}"""
 
 # Record every text the %%assist cell's output shows, to see it change while the answer streams.
 RECORD_OUTPUTS = """() => {
@@ -37,31 +33,13 @@ RECORD_OUTPUTS = """() => {
 }"""
 
 
-def write_notebook(lab: Lab) -> str:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            f'%load_ext coassist\n%config Assist.model = "{lab.model_dir}"\n%config Assist.max_new_tokens = 64'
-        ),
-        nbformat.v4.new_code_cell("%%assist\nWrite a function that adds two numbers."),
-    ]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, lab.root / "assist.ipynb")
-    return "assist.ipynb"
-
-
 @pytest.fixture(scope="module")
 def page(lab: Lab, browser_context: Any) -> Iterator[Any]:
-    page = browser_context.new_page()
-    page.goto(lab.page_url(f"lab/tree/{write_notebook(lab)}"))
-    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    setup = f'%load_ext coassist\n%config Assist.model = "{lab.model_dir}"\n%config Assist.max_new_tokens = 64'
+    notebook = write_notebook(lab, "assist.ipynb", [setup, "%%assist\nWrite a function that adds two numbers."])
+    page = open_notebook(browser_context, lab, notebook)
     yield page
     page.close()
-
-
-def run_command(page: Any, command: str) -> None:
-    # Fire and forget: awaiting commands.execute in evaluate can hang (no timeout there).
-    page.evaluate(f"() => {{ window.jupyterapp.commands.execute('{command}'); }}")
 
 
 def test_assist_cell_streams_its_answer(page: Any, shots_dir: Path) -> None:
@@ -157,20 +135,9 @@ HOSTILE_ANSWER = "\n\n".join(
 
 def write_hostile_notebook(lab: Lab) -> str:
     """A kernel whose assistant answers HOSTILE_ANSWER (a scripted model installed in its session)."""
-    repo = Path(__file__).resolve().parents[2]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            f"import sys\nsys.path.insert(0, {str(repo)!r})\n%load_ext coassist\n"
-            "from coassist.notebook.session import get_session\n"
-            "from tests.scripted_model import ScriptedModel\n"
-            f"get_session(get_ipython()).model = lambda spec=None: ScriptedModel({HOSTILE_ANSWER!r})"
-        ),
-        nbformat.v4.new_code_cell("%%assist\nAnswer with anything."),
-    ]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, lab.root / "hostile.ipynb")
-    return "hostile.ipynb"
+    return write_notebook(
+        lab, "hostile.ipynb", [scripted_session_source(HOSTILE_ANSWER), "%%assist\nAnswer with anything."]
+    )
 
 
 def test_hostile_model_output_runs_nothing_and_reads_as_text(

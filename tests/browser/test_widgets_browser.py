@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
-from tests.browser.conftest import Lab
-from tests.browser.test_lab import KERNEL_IDLE, run_command
+from tests.browser.conftest import KERNEL_IDLE, REPO, Lab, open_notebook, run_command, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -66,26 +64,16 @@ SHORT_TRACKS = """(board) => [...board.querySelectorAll('.widget-hslider .slider
   .filter((track) => track.getBoundingClientRect().width < 150).length"""
 
 
-def write_notebook(lab: Lab) -> str:
-    repo = Path(__file__).resolve().parents[2]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(SETUP.format(repo=str(repo), newest=NEWEST, old=OLD_ANSWER)),
-        nbformat.v4.new_code_cell("ChatWidget(min_interval=0)"),
-        nbformat.v4.new_code_cell(BOARDS),
-        nbformat.v4.new_code_cell(BIG_BOARD),
-        nbformat.v4.new_code_cell('ReviewQueueWidget(reviewer="ana")'),
-    ]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, lab.root / "widgets.ipynb")
-    return "widgets.ipynb"
-
-
 @pytest.fixture(scope="module")
 def page(lab: Lab, browser_context: Any) -> Iterator[Any]:
-    page = browser_context.new_page()
-    page.goto(lab.page_url(f"lab/tree/{write_notebook(lab)}"))
-    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    cells = [
+        SETUP.format(repo=str(REPO), newest=NEWEST, old=OLD_ANSWER),
+        "ChatWidget(min_interval=0)",
+        BOARDS,
+        BIG_BOARD,
+        'ReviewQueueWidget(reviewer="ana")',
+    ]
+    page = open_notebook(browser_context, lab, write_notebook(lab, "widgets.ipynb", cells))
     run_command(page, "notebook:run-all-cells")
     page.locator(".coassist-review-queue").wait_for(timeout=90_000)
     page.wait_for_function(KERNEL_IDLE, timeout=60_000)
