@@ -190,7 +190,7 @@ def _drafting_throughput(args: argparse.Namespace) -> tuple[float, float]:
 
     model.generate(conversations[0], GenerationSettings(max_new_tokens=4))  # warm-up
     started = time.perf_counter()
-    singles = [model.generate(c, settings) for c in conversations]
+    singles = [model.generate(c, settings).text for c in conversations]
     single_rate = tokens(singles) / (time.perf_counter() - started)
     started = time.perf_counter()
     batch = model.generate_batch(conversations, settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from coassist.llm.chat import GenerationSettings, Message, TextCallback
+from coassist.llm.chat import Generation, GenerationSettings, Message, TextCallback
 
 
 class ScriptedModel:
@@ -37,7 +37,7 @@ class ScriptedModel:
         settings: GenerationSettings,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
-    ) -> str:
+    ) -> Generation:
         self.calls.append(messages)
         sent: list[str] = []
         for index, word in enumerate(self.answer.split(" ")):
@@ -50,10 +50,11 @@ class ScriptedModel:
                 self.first_piece_sent.set()
                 assert stop is not None and stop.wait(5), "Stop never reached the model"
                 break
-        return "".join(sent)
+        finish = "interrupted" if stop is not None and stop.is_set() else "stop"
+        return Generation("".join(sent), finish, len(sent), 0.0, 0.0)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
-        return [self.generate(c, settings) for c in conversations]
+        return [self.generate(c, settings).text for c in conversations]
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "scripted", "adapter": None}

@@ -123,7 +123,7 @@ def other_server() -> Iterator[_Server]:
 def _ask(url: str, model: str = "m", timeout: float = 10.0) -> str:
     return EndpointChatModel(parse_model_spec(f"openai:{url}#{model}"), timeout=timeout).generate(
         HI, GenerationSettings(max_new_tokens=8)
-    )
+    ).text
 
 
 # --- redirects ------------------------------------------------------------------------------

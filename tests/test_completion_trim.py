@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from coassist.llm.chat import Generation
 from coassist.server.completion import CompletionService, clean_completion
 
 FUNCTION = "def add(a, b):\n    "
@@ -71,12 +72,12 @@ class SlowModel:
 
     spec = "slow"
 
-    def generate(self, messages: Any, settings: Any, on_text: Any = None, stop: Any = None) -> str:
+    def generate(self, messages: Any, settings: Any, on_text: Any = None, stop: Any = None) -> Generation:
         pieces = []
         while not (stop is not None and stop.is_set()) and len(pieces) < 400:
             pieces.append("x")
             time.sleep(0.05)
-        return "result = " + "".join(pieces)
+        return Generation("result = " + "".join(pieces), "interrupted", len(pieces), 0.0, 0.0)
 
 
 def test_the_deadline_answers_with_what_was_made() -> None:

@@ -54,7 +54,7 @@ def test_streams_pieces_and_sends_the_chat(endpoint: str, monkeypatch: pytest.Mo
     model = load_chat_model(f"openai:{endpoint}#qwen2.5")
     received: list[str] = []
     messages = [{"role": "user", "content": "How do I count nulls?"}]
-    answer = model.generate(messages, GenerationSettings(max_new_tokens=32), on_text=received.append)
+    answer = model.generate(messages, GenerationSettings(max_new_tokens=32), on_text=received.append).text
     assert received == PIECES and answer == "".join(PIECES)
     request = _FakeVLLM.requests[0]
     assert request["path"] == "/v1/chat/completions"

@@ -16,7 +16,7 @@ QUESTION = [{"role": "user", "content": "Write a function that sorts a list."}]
 def test_streamed_pieces_add_up_to_the_answer(tiny_model_dir: Path) -> None:
     model = load_chat_model(str(tiny_model_dir))
     pieces: list[str] = []
-    answer = model.generate(QUESTION, GenerationSettings(max_new_tokens=16), on_text=pieces.append)
+    answer = model.generate(QUESTION, GenerationSettings(max_new_tokens=16), on_text=pieces.append).text
     assert len(pieces) > 1
     assert "".join(pieces) == answer
 
@@ -24,7 +24,7 @@ def test_streamed_pieces_add_up_to_the_answer(tiny_model_dir: Path) -> None:
 def test_greedy_generation_is_reproducible(tiny_model_dir: Path) -> None:
     model = load_chat_model(str(tiny_model_dir))
     settings = GenerationSettings(max_new_tokens=12)
-    assert model.generate(QUESTION, settings) == model.generate(QUESTION, settings)
+    assert model.generate(QUESTION, settings).text == model.generate(QUESTION, settings).text
 
 
 def test_stop_event_ends_generation_early(tiny_model_dir: Path) -> None:
@@ -37,7 +37,8 @@ def test_stop_event_ends_generation_early(tiny_model_dir: Path) -> None:
         if len(tokens) == 3:
             stop.set()
 
-    model.generate(QUESTION, GenerationSettings(max_new_tokens=64), on_text=on_text, stop=stop)
+    generation = model.generate(QUESTION, GenerationSettings(max_new_tokens=64), on_text=on_text, stop=stop)
+    assert generation.finish == "interrupted"
     # The criterion is checked after each token: stopping after the third piece leaves at most
     # one more, far below the 64 allowed.
     assert 3 <= len(tokens) <= 4
@@ -70,7 +71,7 @@ def test_batched_answers_match_one_by_one(tiny_model_dir: Path) -> None:
         [{"role": "user", "content": "hi"}],
         [{"role": "user", "content": "Explain the error and fix the code in this function please."}],
     ]
-    assert model.generate_batch(conversations, settings) == [model.generate(c, settings) for c in conversations]
+    assert model.generate_batch(conversations, settings) == [model.generate(c, settings).text for c in conversations]
 
 
 def test_render_prompt_uses_the_chat_template(tiny_model_dir: Path) -> None:
@@ -94,7 +95,7 @@ def test_peft_adapter_loads_over_its_base_spec(tiny_model_dir: Path, tmp_path: P
     assert described["kind"] == "peft" and described["adapter"] == str(tmp_path.resolve())
     settings = GenerationSettings(max_new_tokens=6)
     # Random non-zero LoRA weights change the logits, so the answers differ from the base's.
-    assert adapted.generate(QUESTION, settings) != plain.generate(QUESTION, settings)
+    assert adapted.generate(QUESTION, settings).text != plain.generate(QUESTION, settings).text
 
 
 def test_a_path_object_is_a_spec(tiny_model_dir: Path) -> None:

@@ -56,7 +56,7 @@ def test_answer_is_stored_in_a_variable_and_remembered(shell, tiny_model_dir: Pa
     expected = model.generate(
         [{"role": "system", "content": session.conversation.system_prompt}, {"role": "user", "content": "Say something."}],
         session.settings(),
-    )
+    ).text
     assert shell.user_ns["reply"] == expected
     assert [(e.question, e.answer) for e in session.conversation.exchanges] == [("Say something.", expected)]
 

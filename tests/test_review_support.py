@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from coassist.llm.chat import GenerationSettings, Message
+from coassist.llm.chat import Generation, GenerationSettings, Message
 
 
 def small_plan() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -84,8 +84,8 @@ class ScriptedModel:
 
     def generate(
         self, messages: list[Message], settings: GenerationSettings, on_text: Any = None, stop: Any = None
-    ) -> str:
-        return self.generate_batch([messages], settings)[0]
+    ) -> Generation:
+        return Generation(self.generate_batch([messages], settings)[0], "stop", 1, 0.0, 0.0)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         self.batches.append(conversations)

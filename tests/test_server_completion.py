@@ -13,6 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 from coassist.errors import CompletionModelUnavailable
 from coassist.llm import GenerationSettings, Message
+from coassist.llm.chat import Generation
 from coassist.server.completion import Completion, CompletionService, clean_completion, completion_messages
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -55,14 +56,14 @@ class BlockingModel:
         settings: GenerationSettings,
         on_text: Any = None,
         stop: threading.Event | None = None,
-    ) -> str:
+    ) -> Generation:
         self.calls.append(messages)
         self.settings.append(settings)
         if len(self.calls) == 1:
             self.started.set()
             assert stop is not None and stop.wait(5), "the stale request was never stopped"
-            return "stale"
-        return "return a + b"
+            return Generation("stale", "interrupted", 1, 0.0, 0.0)
+        return Generation("return a + b", "stop", 5, 0.0, 0.0)
 
 
 def make_service(model: BlockingModel, loads: list[int]) -> CompletionService:

@@ -64,7 +64,7 @@ def test_chat_answer_follows_the_chat_template(smollm2) -> None:
     answer = smollm2.generate(
         [{"role": "user", "content": "What is the capital of France? Answer in one word."}],
         GenerationSettings(max_new_tokens=16),
-    )
+    ).text
     assert "Paris" in answer
 
 

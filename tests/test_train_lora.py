@@ -93,7 +93,7 @@ def test_adapter_records_base_spec_and_loads_as_model_spec(trained, tiny_model_d
     pieces: list[str] = []
     answer = adapted.generate(
         [{"role": "user", "content": "sort a list"}], GenerationSettings(max_new_tokens=4), on_text=pieces.append
-    )
+    ).text
     # One streamed piece per generated token at most (re-tokenising decoded noise is not 1:1).
     assert answer and "".join(pieces) == answer and len(pieces) <= 4
 

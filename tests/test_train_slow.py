@@ -50,7 +50,7 @@ def test_smollm2_short_run_lowers_held_out_loss(smollm2_cache: Path, tmp_path: P
     assert model.describe()["adapter"] == str((tmp_path / "adapter").resolve())
     answer = model.generate(
         [{"role": "user", "content": "Load sales.csv"}], GenerationSettings(max_new_tokens=3)
-    )
+    ).text
     assert answer.strip()
 
 

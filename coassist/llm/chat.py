@@ -11,7 +11,7 @@ import numbers
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from coassist.errors import InvalidSetting
 
@@ -19,6 +19,46 @@ Message = dict[str, str]
 """One chat turn: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
 
 TextCallback = Callable[[str], None]
+
+FinishReason = Literal["stop", "length", "interrupted"]
+"""Why an answer ended: the model stopped, it reached ``max_new_tokens`` (cut off), or a
+stop event ended it (a kernel interrupt raises KeyboardInterrupt instead)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One answer and how its generation went.
+
+    The notebook layer needs `finish` to say an answer was cut off and to keep it out of the
+    conversation; the evaluation harness needs the timings (time to first token, decode rate).
+
+    Attributes
+    ----------
+    text:
+        The answer.
+    finish:
+        Why it ended (`FinishReason`).
+    new_tokens:
+        Tokens generated, end-of-sequence included (an endpoint counts streamed chunks, which
+        servers send one token at a time).
+    first_token_seconds:
+        From the call to the first generated token; None when no token came.
+    seconds:
+        The whole call.
+    """
+
+    text: str
+    finish: FinishReason
+    new_tokens: int
+    first_token_seconds: float | None
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Decode rate after the first token (the prompt's prefill excluded); None under two tokens."""
+        if self.first_token_seconds is None or self.new_tokens < 2 or self.seconds <= self.first_token_seconds:
+            return None
+        return (self.new_tokens - 1) / (self.seconds - self.first_token_seconds)
 
 
 @dataclass(frozen=True)
@@ -77,7 +117,8 @@ class ChatModel(Protocol):
     """A loaded assistant model.
 
     `generate` calls `on_text` with each new piece of the answer as it is produced and
-    returns the whole answer; setting `stop` ends generation early, keeping what was made.
+    returns the whole answer as a `Generation`; setting `stop` ends generation early, keeping
+    what was made.
     A KeyboardInterrupt (kernel interrupt) propagates out, leaving the model usable.
     """
 
@@ -98,7 +139,7 @@ class ChatModel(Protocol):
         settings: GenerationSettings,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
-    ) -> str: ...
+    ) -> Generation: ...
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         """Answer several independent conversations at once (batched on a GPU)."""

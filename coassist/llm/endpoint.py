@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from coassist.errors import EndpointError, PromptTooLong
-from coassist.llm.chat import GenerationSettings, Message, TextCallback
+from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
 from coassist.llm.spec import ModelSpec, redact_url
 
 # Without the server's tokenizer we estimate: about four characters a token for English and
@@ -78,23 +79,32 @@ class EndpointChatModel:
         settings: GenerationSettings,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
-    ) -> str:
+    ) -> Generation:
+        started = time.perf_counter()
         estimate = self.count_tokens(messages)
         if estimate + settings.max_new_tokens > self.context_length:
             raise PromptTooLong(estimate, settings.max_new_tokens, self.context_length)
         pieces: list[str] = []
-        for piece in self._stream(messages, settings):
+        first_token_at: float | None = None
+        ending: dict[str, str] = {}
+        finish: FinishReason = "stop"
+        for piece in self._stream(messages, settings, ending):
+            first_token_at = first_token_at or time.perf_counter()
             pieces.append(piece)
             if on_text is not None:
                 on_text(piece)
             if stop is not None and stop.is_set():
+                finish = "interrupted"
                 break
-        return "".join(pieces)
+        if finish != "interrupted" and ending.get("finish_reason") == "length":
+            finish = "length"
+        first = None if first_token_at is None else first_token_at - started
+        return Generation("".join(pieces), finish, len(pieces), first, time.perf_counter() - started)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         # The server batches concurrent requests itself (vLLM's continuous batching); one
         # request at a time keeps this client simple and the order deterministic.
-        return [self.generate(messages, settings) for messages in conversations]
+        return [self.generate(messages, settings).text for messages in conversations]
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "openai", "endpoint": self.base_url, "adapter": None}
@@ -108,7 +118,8 @@ class EndpointChatModel:
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
 
-    def _stream(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
+    def _stream(self, messages: list[Message], settings: GenerationSettings, ending: dict[str, str]) -> Iterator[str]:
+        """The answer's text pieces as they arrive; the last ``finish_reason`` seen goes into `ending`."""
         body: dict[str, Any] = {
             "model": self.model_name,
             "messages": messages,
@@ -143,7 +154,7 @@ class EndpointChatModel:
             for data in _events(response, self.base_url):
                 if data == "[DONE]":
                     return
-                yield from _contents(data, self.base_url)
+                yield from _contents(data, self.base_url, ending)
 
     def _http_error(self, error: urllib.error.HTTPError, url: str) -> EndpointError:
         if 300 <= error.code < 400:
@@ -197,8 +208,11 @@ def _events(response: Any, where: str) -> Iterator[str]:
         )
 
 
-def _contents(data: str, where: str) -> Iterator[str]:
-    """The text pieces of one ``chat.completion.chunk``, or `EndpointError` saying what is malformed."""
+def _contents(data: str, where: str, ending: dict[str, str]) -> Iterator[str]:
+    """The text pieces of one ``chat.completion.chunk``, or `EndpointError` saying what is malformed.
+
+    A choice's ``finish_reason`` (``"length"`` when the answer was cut off) goes into `ending`.
+    """
     try:
         chunk = json.loads(data)
     except (ValueError, RecursionError):
@@ -219,6 +233,8 @@ def _contents(data: str, where: str) -> Iterator[str]:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
             raise EndpointError(f"{where} sent a choice without a 'delta' object: {_shown(data)}")
+        if isinstance(choice.get("finish_reason"), str):
+            ending["finish_reason"] = choice["finish_reason"]
         content = delta.get("content")
         if content is None:  # a role-only or finish chunk
             continue

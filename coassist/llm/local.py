@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import torch
@@ -10,7 +11,7 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from coassist.errors import PromptTooLong
-from coassist.llm.chat import GenerationSettings, Message, TextCallback
+from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
 from coassist.llm.loading import LoadedModel
 
 
@@ -28,11 +29,14 @@ class _IncrementalDecoder(BaseStreamer):
         self.token_ids: list[int] = []
         self.emitted = 0
         self.prompt_seen = False
+        self.first_token_at: float | None = None
 
     def put(self, value: torch.Tensor) -> None:
         if not self.prompt_seen:  # generate() first passes the prompt itself
             self.prompt_seen = True
             return
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
         self.token_ids.extend(value.reshape(-1).tolist())
         text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
         if text.endswith("\ufffd"):
@@ -90,7 +94,8 @@ class LocalChatModel:
         settings: GenerationSettings,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
-    ) -> str:
+    ) -> Generation:
+        started = time.perf_counter()
         inputs = self._encode(messages)
         self.check_fits(inputs["input_ids"].shape[1], settings)
         streamer = _IncrementalDecoder(self.tokenizer, on_text)
@@ -99,7 +104,21 @@ class LocalChatModel:
             self.model.generate(
                 **inputs, **self._generation_kwargs(settings), streamer=streamer, stopping_criteria=criteria
             )
-        return streamer.text
+        first = None if streamer.first_token_at is None else streamer.first_token_at - started
+        finish = self._finish(streamer.token_ids, settings, stop)
+        return Generation(streamer.text, finish, len(streamer.token_ids), first, time.perf_counter() - started)
+
+    def _finish(self, token_ids: list[int], settings: GenerationSettings, stop: threading.Event | None) -> FinishReason:
+        """Why decoding ended: the stop event, the token limit with no end-of-sequence, or the model."""
+        if stop is not None and stop.is_set():
+            return "interrupted"
+        ended = token_ids and token_ids[-1] in self._end_token_ids()
+        return "length" if len(token_ids) >= settings.max_new_tokens and not ended else "stop"
+
+    def _end_token_ids(self) -> set[int]:
+        configured = self.model.generation_config.eos_token_id
+        ids = configured if isinstance(configured, list) else [configured]
+        return {i for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         if not conversations:

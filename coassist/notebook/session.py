@@ -88,8 +88,8 @@ class AssistSession:
                 on_text(piece)
 
         try:
-            text = model.generate(messages, settings, on_text=collect, stop=stop)
-            interrupted = stop is not None and stop.is_set()
+            generation = model.generate(messages, settings, on_text=collect, stop=stop)
+            text, interrupted = generation.text, generation.finish == "interrupted"
         except KeyboardInterrupt:
             text, interrupted = "".join(pieces), True
         provenance = {

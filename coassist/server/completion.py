@@ -241,7 +241,7 @@ class CompletionService:
         # A request superseded while queued behind another never loads or runs the model.
         if stop.is_set():
             return ""
-        return self._model().generate(completion_messages(prefix, suffix), self.settings, stop=stop)
+        return self._model().generate(completion_messages(prefix, suffix), self.settings, stop=stop).text
 
     def _model(self) -> ChatModel:
         fingerprint = _spec_fingerprint(self.spec)

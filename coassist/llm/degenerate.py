@@ -1,0 +1,50 @@
+"""Tell a looping answer from a real one: the one rule for "degenerate", used everywhere.
+
+Small models under greedy decoding fall into loops: the same bullet fifteen times, or one
+phrase over and over until the token limit. Such an answer is worse than none; the notebook
+keeps it out of the conversation (a later answer would copy the loop) and the evaluation
+harness counts how often it happens.
+
+>>> is_degenerate("- units_revenue\\n" * 6)
+True
+>>> is_degenerate("Columns with missing values: `price` (2 nulls).")
+False
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+# A line this long or longer that comes back this many times is a loop, not a list: real
+# answers repeat short lines (`}`, `else:`, blank) but not whole statements or bullets.
+MIN_LINE_CHARS = 6
+MAX_LINE_REPEATS = 3
+# A run of this many words seen this many times is a loop inside a paragraph.
+NGRAM_WORDS = 8
+MAX_NGRAM_REPEATS = 2
+
+_WORD = re.compile(r"\S+")
+
+
+def is_degenerate(text: str) -> bool:
+    """True when `text` repeats a line or a phrase more than a sane answer would."""
+    return repeated_line(text) is not None or repeated_phrase(text) is not None
+
+
+def repeated_line(text: str) -> str | None:
+    """The first line (stripped) that appears more than `MAX_LINE_REPEATS` times, if any."""
+    lines = Counter(line.strip() for line in text.splitlines() if len(line.strip()) >= MIN_LINE_CHARS)
+    return next((line for line, count in lines.items() if count > MAX_LINE_REPEATS), None)
+
+
+def repeated_phrase(text: str) -> str | None:
+    """The first run of `NGRAM_WORDS` words that appears more than `MAX_NGRAM_REPEATS` times."""
+    words = _WORD.findall(text)
+    seen: Counter[tuple[str, ...]] = Counter()
+    for start in range(len(words) - NGRAM_WORDS + 1):
+        phrase = tuple(words[start : start + NGRAM_WORDS])
+        seen[phrase] += 1
+        if seen[phrase] > MAX_NGRAM_REPEATS:
+            return " ".join(phrase)
+    return None
