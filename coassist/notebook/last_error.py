@@ -32,6 +32,18 @@ class CellError:
         )
 
 
+DEFAULT_ERROR_REQUEST = "Explain this error and show how to fix the code."
+
+
+def error_question(error: CellError, request: str = "") -> str:
+    """The question `%assist error [request]` asks: the request, then the error in context.
+
+    One builder for the magic, the palette commands and the evaluation harness, so what is
+    measured is what users send.
+    """
+    return f"{request or DEFAULT_ERROR_REQUEST}\n\n{error.as_prompt_text()}"
+
+
 class LastErrorTracker:
     """A `post_run_cell` listener; `error` is the latest failure outside `%assist` cells."""
 
@@ -45,7 +57,7 @@ class LastErrorTracker:
         source = getattr(result.info, "raw_cell", "") or ""
         if _is_assist_cell(source):
             return
-        self.error = _cell_error(exception, source, getattr(result, "execution_count", None))
+        self.error = cell_error(exception, source, getattr(result, "execution_count", None))
 
     def catch_up(self, shell: Any) -> None:
         """Take the error IPython last showed, raised before coassist was loaded in this kernel.
@@ -65,10 +77,11 @@ class LastErrorTracker:
         filename = frames[0].filename
         source = "".join(linecache.getlines(filename))
         if not _is_assist_cell(source):
-            self.error = _cell_error(exception, source, cells[filename])
+            self.error = cell_error(exception, source, cells[filename])
 
 
-def _cell_error(exception: BaseException, source: str, execution_count: int | None) -> CellError:
+def cell_error(exception: BaseException, source: str, execution_count: int | None) -> CellError:
+    """`exception`, raised by the cell `source`, as the assistant should see it."""
     return CellError(
         cell_source=source.strip(),
         execution_count=execution_count,

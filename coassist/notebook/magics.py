@@ -22,6 +22,7 @@ from IPython.display import Markdown, display
 from coassist.errors import CoassistError
 from coassist.notebook.code_blocks import extract_code
 from coassist.notebook.doctor import doctor_report, models_report
+from coassist.notebook.last_error import error_question
 from coassist.notebook.safe_markdown import markdown_to_safe_html
 from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import StreamingDisplay
@@ -183,8 +184,7 @@ class AssistMagics(Magics):
             error = session.errors.error
             if error is None:
                 raise UsageError("no cell has raised an error in this session yet, so there is nothing to explain.")
-            request = rest or "Explain this error and show how to fix the code."
-            self._ask(f"{request}\n\n{error.as_prompt_text()}", args)
+            self._ask(error_question(error, rest), args)
 
     def _ask(self, question: str, args: argparse.Namespace) -> None:
         session = self.session
