@@ -4,7 +4,9 @@
 
 Prints one table: cold load (dequantise the GGUF) vs cached load; time to first token through
 `%%assist`; decode tokens/s of raw `model.generate` vs the magic's path on the same prompt
-(goal: ratio >= 0.97); fp32 vs bf16. Timings are medians over interleaved repeats, so
+(goal: ratio >= 0.97); decode tok/s of fp32, bf16 and int8 (CPU only) through
+`load_chat_model(...).generate`, each ÷ fp32 and ÷ llama.cpp on the same GGUF with 2 threads
+(where llama-cpp-python is installed; else that row says skipped). Timings are medians over interleaved repeats, so
 machine noise hits both sides of each ratio alike.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+DTYPES = ("float32", "bfloat16", "int8")
 PROMPT = "Write a detailed, step-by-step tutorial on cleaning a pandas DataFrame with missing values."
 
 
@@ -63,21 +66,79 @@ def main() -> None:
     rows.append((f"decode: raw model.generate ({loaded.device}, {_dtype_name(loaded.dtype)})", f"{raw:.1f} tok/s", ""))
     rows.append(("decode: %%assist path (streaming display)", f"{magic:.1f} tok/s", f"{magic / raw:.3f} of raw (goal >= 0.97)"))
 
-    dtype_rates: dict[str, float] = {}
-    for dtype in ("float32", "bfloat16"):
-        candidate = load_model_and_tokenizer("smollm2", device=args.device, dtype=dtype)
-        dtype_rates[dtype] = statistics.median(
-            _raw_tokens_per_second(candidate, args.new_tokens) for _ in range(args.repeats)
-        )
-    rows.append((f"decode: fp32 ({loaded.device})", f"{dtype_rates['float32']:.1f} tok/s", ""))
-    rows.append(
-        (
-            f"decode: bf16 ({loaded.device})",
-            f"{dtype_rates['bfloat16']:.1f} tok/s",
-            f"{dtype_rates['bfloat16'] / dtype_rates['float32']:.2f}x fp32",
-        )
-    )
+    rows += _dtype_rows(args.device, args.new_tokens, args.repeats)
     _print_table(rows, torch)
+
+
+def _dtype_rows(device: str, new_tokens: int, repeats: int) -> list[tuple[str, str, str]]:
+    """Decode tok/s of each dtype through `load_chat_model(...).generate`, ÷ fp32 and ÷ llama.cpp.
+
+    The dtypes take turns within each repeat, so load from other processes hits all of them.
+    """
+    from coassist.errors import InvalidSetting
+    from coassist.llm import GenerationSettings, load_chat_model
+    from coassist.llm.device import resolve_device, resolve_quantization
+
+    settings = GenerationSettings(max_new_tokens=new_tokens, temperature=0.0)
+    resolved = resolve_device(device)
+    models, rows = {}, []
+    for dtype in DTYPES:
+        try:
+            resolve_quantization(dtype, resolved)
+        except InvalidSetting as refused:
+            rows.append((f"decode: {dtype}", "skipped", str(refused).split(";")[0]))
+            continue
+        started = time.perf_counter()
+        models[dtype] = load_chat_model("smollm2", device=device, dtype=dtype)
+        rows.append((f"load: {dtype} (from the safetensors cache)", f"{time.perf_counter() - started:.2f} s", ""))
+        models[dtype].generate([{"role": "user", "content": PROMPT}], GenerationSettings(max_new_tokens=8))  # warm-up
+    rates: dict[str, list[float]] = {dtype: [] for dtype in models}
+    llama_rates: list[float] = []
+    llama = _llama_cpp()
+    for _ in range(repeats):
+        for dtype, model in models.items():
+            rates[dtype].append(model.generate([{"role": "user", "content": PROMPT}], settings).tokens_per_second or 0.0)
+        if llama is not None:
+            llama_rates.append(_llama_cpp_tokens_per_second(llama, new_tokens))
+    fp32 = statistics.median(rates["float32"])
+    llama_rate = statistics.median(llama_rates) if llama_rates else None
+    for dtype, measured in rates.items():
+        rate = statistics.median(measured)
+        versus_llama = f", {rate / llama_rate:.2f}x llama.cpp" if llama_rate else ""
+        rows.append((f"decode: {dtype} ({resolved}, load_chat_model)", f"{rate:.1f} tok/s", f"{rate / fp32:.2f}x fp32{versus_llama}"))
+    if llama_rate is None:
+        rows.append(("decode: llama.cpp (same GGUF, 2 threads)", "skipped", "llama-cpp-python is not installed (needs a C compiler)"))
+    else:
+        rows.append(("decode: llama.cpp (same GGUF, 2 threads)", f"{llama_rate:.1f} tok/s", "1.00x llama.cpp"))
+    return rows
+
+
+def _llama_cpp():
+    """llama.cpp on the embedded GGUF with 2 threads, or None where llama-cpp-python is missing.
+
+    It is no project dependency (a source build needing a C compiler): a reference only.
+    """
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    from coassist.llm.embedded import embedded_gguf_path
+
+    return Llama(model_path=str(embedded_gguf_path()), n_threads=2, n_ctx=2048, verbose=False)
+
+
+def _llama_cpp_tokens_per_second(llama, new_tokens: int) -> float:
+    """Decode tok/s after the first token, timed as `Generation.tokens_per_second` is."""
+    stream = llama.create_chat_completion(
+        [{"role": "user", "content": PROMPT}], max_tokens=new_tokens, temperature=0.0, stream=True
+    )
+    first, pieces = None, 0
+    for chunk in stream:
+        if chunk["choices"][0]["delta"].get("content"):
+            pieces += 1
+            if first is None:
+                first = time.perf_counter()
+    return (pieces - 1) / (time.perf_counter() - first) if first is not None and pieces > 1 else 0.0
 
 
 def _raw_tokens_per_second(loaded, new_tokens: int) -> float:

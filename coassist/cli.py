@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True)
     # Each layer registers its own subcommands (one import line per layer).
     from coassist.demo import add_demo_command
+    from coassist.eval.cli import add_eval_command
     from coassist.plan.cli import add_allocate_command
     from coassist.train.cli import add_train_commands
 
     add_demo_command(subcommands)
+    add_eval_command(subcommands)
     add_allocate_command(subcommands)
     add_train_commands(subcommands)
     return parser

@@ -9,6 +9,8 @@ from __future__ import annotations
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from traitlets.config import Configurable
 
+from coassist.notebook.conversation import SYSTEM_PROMPT
+
 
 class Assist(Configurable):
     """Defaults for `%%assist`; each can be overridden per cell by the magic's options."""
@@ -17,9 +19,11 @@ class Assist(Configurable):
         config=True
     )
     device = Unicode("auto", help="'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'.").tag(config=True)
-    dtype = Unicode("auto", help="'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16' or 'float16'.").tag(
-        config=True
-    )
+    dtype = Unicode(
+        "auto",
+        help="'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16', 'float16', "
+        "or 'int8' (CPU only: int8 layers, faster decoding; see docs/inference.md).",
+    ).tag(config=True)
     max_new_tokens = Int(256, min=1, help="Longest answer, in tokens.").tag(config=True)
     temperature = Float(0.0, min=0.0, help="0 for greedy (reproducible) answers; above 0 to sample.").tag(config=True)
     default_format = CaselessStrEnum(
@@ -32,3 +36,14 @@ class Assist(Configurable):
     context_budget_tokens = Int(
         1024, min=64, help="Token budget for one interpolated value (DataFrame summary, cell source, ...)."
     ).tag(config=True)
+    # Small models copy what they see: a long earlier answer (a table, a loop) reappears in the
+    # next one, and the history crowds out the question's own data. 512 tokens holds the last
+    # exchange or two of a default-length (256-token) answer, so a follow-up still has its
+    # antecedent while the new question and its context stay most of the prompt.
+    history_budget_tokens = Int(
+        512, min=0, help="Most tokens of earlier exchanges sent with a question (oldest dropped first; 0: none)."
+    ).tag(config=True)
+    repetition_penalty = Float(
+        1.0, help="Above 1 discourages repeating tokens already seen (transformers' and vLLM's meaning); 1: off."
+    ).tag(config=True)
+    system_prompt = Unicode(SYSTEM_PROMPT, help="The system message that opens every conversation.").tag(config=True)

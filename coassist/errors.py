@@ -262,3 +262,15 @@ class CompletionModelUnavailable(CoassistError, RuntimeError):
             f"the completion model {spec!r} could not be loaded: {reason}. Fix CoassistServer.model "
             f"(or the model's files); the server tries again in {max(retry_after_s, 0):.0f} s."
         )
+
+
+# --- evaluation ------------------------------------------------------------------------
+
+
+class InvalidEvalTask(CoassistError, ValueError):
+    """A task in an evaluation task file is malformed, or a fact it states is not true."""
+
+    def __init__(self, task_id: str, field: str, message: str) -> None:
+        self.task_id = task_id
+        self.field = field
+        super().__init__(f"evaluation task {task_id!r}, field {field!r}: {message}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.postgres import INSTALL_HINT, PostgresCluster, postgres_bin_dir
 from tests.tiny_models import build_tiny_causal_lm
 
 # Tests must pass with no network: never let transformers or huggingface_hub try a hub.
@@ -95,3 +97,26 @@ def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
         },
         "CoassistServer": {"model": str(tiny_model_dir), "db_url": review_db, "completion_max_new_tokens": 8},
     }
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL server for the session (tests/postgres.py); skips the tests that
+    need it, saying how to install it, where the binaries are missing."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(INSTALL_HINT)
+    cluster = PostgresCluster(bin_dir)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty review database's URL, once per backend: an SQLite file in `tmp_path`, or a new
+    database on the session's PostgreSQL server (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'review.db'}"
+        return
+    with request.getfixturevalue("postgres_cluster").database() as url:
+        yield url

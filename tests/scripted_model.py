@@ -9,19 +9,24 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from coassist.llm.chat import Generation, GenerationSettings, Message, TextCallback
+from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
 
 
 class ScriptedModel:
     spec = "scripted"
     context_length = 4096
 
-    def __init__(self, answer: str, interrupt_after: int | None = None, hold: bool = False) -> None:
+    def __init__(
+        self, answer: str, interrupt_after: int | None = None, hold: bool = False, cut_off: bool = False
+    ) -> None:
         """`interrupt_after=N` raises KeyboardInterrupt before word N, as a kernel interrupt
-        would; `hold` waits after the first word until the `stop` event is set (a Stop button)."""
+        would; `hold` waits after the first word until the `stop` event is set (a Stop button);
+        `cut_off` counts each word as a token and stops at `max_new_tokens` with finish
+        "length", as a real model reaching its limit does."""
         self.answer = answer
         self.interrupt_after = interrupt_after
         self.hold = hold
+        self.cut_off = cut_off
         self.first_piece_sent = threading.Event()
         self.calls: list[list[Message]] = []
 
@@ -40,7 +45,11 @@ class ScriptedModel:
     ) -> Generation:
         self.calls.append(messages)
         sent: list[str] = []
+        finish: FinishReason = "stop"
         for index, word in enumerate(self.answer.split(" ")):
+            if self.cut_off and index == settings.max_new_tokens:
+                finish = "length"
+                break
             if self.interrupt_after is not None and index == self.interrupt_after:
                 raise KeyboardInterrupt
             sent.append(word if index == 0 else " " + word)
@@ -50,7 +59,8 @@ class ScriptedModel:
                 self.first_piece_sent.set()
                 assert stop is not None and stop.wait(5), "Stop never reached the model"
                 break
-        finish = "interrupted" if stop is not None and stop.is_set() else "stop"
+        if stop is not None and stop.is_set():
+            finish = "interrupted"
         return Generation("".join(sent), finish, len(sent), 0.0, 0.0)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:

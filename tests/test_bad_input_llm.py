@@ -390,6 +390,10 @@ def test_malformed_endpoint_spec_says_what_is_wrong(spec: str, words: str) -> No
         ({"top_p": 0}, "top_p: must be a number in (0, 1], such as 0.95, got 0.0"),
         ({"top_p": 1.5}, "top_p: must be a number in (0, 1], such as 0.95, got 1.5"),
         ({"top_p": math.nan}, "top_p: must be a number in (0, 1], such as 0.95, got nan"),
+        ({"repetition_penalty": 0}, "repetition_penalty: must be a positive number such as 1.1 (1: off), got 0.0"),
+        ({"repetition_penalty": -1.2}, "repetition_penalty: must be a positive number such as 1.1 (1: off), got -1.2"),
+        ({"repetition_penalty": math.inf}, "repetition_penalty: must be a positive number such as 1.1 (1: off), got inf"),
+        ({"repetition_penalty": "1.1"}, "repetition_penalty: must be a positive number such as 1.1 (1: off), got '1.1'"),
     ],
     ids=[
         "tokens-zero",
@@ -405,6 +409,10 @@ def test_malformed_endpoint_spec_says_what_is_wrong(spec: str, words: str) -> No
         "top-p-zero",
         "top-p-over-one",
         "top-p-nan",
+        "penalty-zero",
+        "penalty-negative",
+        "penalty-inf",
+        "penalty-string",
     ],
 )
 def test_bad_generation_setting_names_the_option(kwargs: dict, words: str) -> None:
@@ -415,9 +423,11 @@ def test_bad_generation_setting_names_the_option(kwargs: dict, words: str) -> No
 
 
 def test_numpy_settings_become_plain_numbers() -> None:
-    settings = GenerationSettings(max_new_tokens=np.int64(12), temperature=np.float32(0.5), top_p=1)
-    assert settings.as_dict() == {"max_new_tokens": 12, "temperature": 0.5, "top_p": 1.0}
-    assert [type(v) for v in settings.as_dict().values()] == [int, float, float]
+    settings = GenerationSettings(
+        max_new_tokens=np.int64(12), temperature=np.float32(0.5), top_p=1, repetition_penalty=np.float32(1.25)
+    )
+    assert settings.as_dict() == {"max_new_tokens": 12, "temperature": 0.5, "top_p": 1.0, "repetition_penalty": 1.25}
+    assert [type(v) for v in settings.as_dict().values()] == [int, float, float, float]
 
 
 # --- devices and dtypes -----------------------------------------------------------------------

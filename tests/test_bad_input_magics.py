@@ -201,7 +201,7 @@ NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine w
         ),
         ('Assist.device = "cuda:99"', "device: 'cuda:99' was requested but", DeviceUnavailable),
         ('Assist.device = "gpu"', "device: 'gpu' is not a device coassist can use", InvalidSetting),
-        ('Assist.dtype = "int8"', "dtype: unknown dtype 'int8'; use one of: auto", InvalidSetting),
+        ('Assist.dtype = "int3"', "dtype: unknown dtype 'int3'; use one of: auto", InvalidSetting),
     ],
     ids=["cuda-without-gpu", "cuda-index-missing", "unknown-device", "unknown-dtype"],
 )

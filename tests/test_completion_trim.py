@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from coassist.llm.chat import Generation
-from coassist.server.completion import CompletionService, clean_completion
+from coassist.notebook.inline_completion import clean_completion
+from coassist.server.completion import CompletionService
 
 FUNCTION = "def add(a, b):\n    "
 

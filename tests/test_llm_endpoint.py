@@ -74,3 +74,12 @@ def test_unreachable_endpoint_names_the_url() -> None:
     model = load_chat_model("openai:http://127.0.0.1:9/v1#m")
     with pytest.raises(EndpointError, match="cannot reach the model endpoint http://127.0.0.1:9/v1"):
         model.generate([{"role": "user", "content": "hi"}], GenerationSettings())
+
+
+def test_repetition_penalty_is_sent_only_when_set(endpoint: str) -> None:
+    model = load_chat_model(f"openai:{endpoint}#qwen2.5")
+    messages = [{"role": "user", "content": "hi"}]
+    model.generate(messages, GenerationSettings())
+    model.generate(messages, GenerationSettings(repetition_penalty=1.15))
+    bodies = [request["body"] for request in _FakeVLLM.requests]
+    assert "repetition_penalty" not in bodies[0] and bodies[1]["repetition_penalty"] == 1.15

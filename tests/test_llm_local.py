@@ -113,3 +113,20 @@ def test_a_model_directory_rewritten_in_place_is_loaded_again(tiny_model_dir: Pa
     weights = copy / "model.safetensors"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1_000_000))
     assert load_chat_model(copy) is not first
+
+
+def test_repetition_penalty_reaches_generate_only_when_set(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    real_generate = model.model.generate
+    seen: list[object] = []
+
+    def spy(**kwargs: object) -> object:
+        seen.append(kwargs.get("repetition_penalty", "absent"))
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(model.model, "generate", spy)
+    plain = model.generate(QUESTION, GenerationSettings(max_new_tokens=12)).text
+    penalised = model.generate(QUESTION, GenerationSettings(max_new_tokens=12, repetition_penalty=50.0)).text
+    model.generate_batch([QUESTION], GenerationSettings(max_new_tokens=2, repetition_penalty=1.3))
+    assert seen == ["absent", 50.0, 1.3]
+    assert penalised != plain  # transformers applied it: greedy decoding no longer repeats its tokens

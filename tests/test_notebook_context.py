@@ -1,15 +1,23 @@
-"""Prompt context: interpolation, value summaries, conversation trimming, code extraction."""
+"""Prompt context: interpolation, question layout, value summaries, what the conversation keeps,
+code extraction."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from coassist.errors import PromptTemplateError
-from coassist.notebook.code_blocks import extract_code
+from coassist.config import Assist
+from coassist.errors import InvalidSetting, PromptTemplateError
+from coassist.notebook.answer_view import answer_notice, answer_plain_and_html
+from coassist.notebook.code_blocks import close_open_fence, extract_code
 from coassist.notebook.conversation import Conversation
 from coassist.notebook.interpolate import interpolate
+from coassist.notebook.last_error import cell_error, error_question
+from coassist.notebook.session import Answer, AssistSession
 from coassist.notebook.summarise import describe_value
+from tests.scripted_model import ScriptedModel
 
 
 def test_interpolation_is_one_pass_so_inserted_braces_stay_literal() -> None:
@@ -55,11 +63,21 @@ def test_dataframe_is_described_by_schema_without_rows() -> None:
     text = describe_value(frame, budget_tokens=500)
     assert text.splitlines() == [
         "pandas DataFrame with 3 rows and 3 columns.",
-        "column | dtype | nulls",
-        f"region | {frame.dtypes['region']} | 1",
-        "revenue | float64 | 1",
-        "secret | int64 | 0",
+        "Columns with missing values: region, revenue.",
+        "Columns with no missing values: secret.",
+        "Columns (dtype, missing values):",
+        f"- region: {frame.dtypes['region']}, 1 missing value",
+        "- revenue: float64, 1 missing value",
+        "- secret: int64, no missing values",
     ]
+    assert "7" not in text and "8" not in text  # no data, only the schema
+
+
+def test_a_frame_without_missing_values_says_none_outright() -> None:
+    text = describe_value(pd.DataFrame({"a": [1, 2], "b": [None, None]}).fillna(0), budget_tokens=500)
+    assert "Columns with missing values: none." in text and "Columns with no missing values: a, b." in text
+    many = describe_value(pd.DataFrame({"a": [None, None, 1.0]}), budget_tokens=500)
+    assert "- a: float64, 2 missing values" in many and "Columns with no missing values: none." in many
 
 
 def test_dataframe_sample_rows_only_when_asked() -> None:
@@ -71,7 +89,7 @@ def test_dataframe_sample_rows_only_when_asked() -> None:
 
 def test_series_summary_and_budget() -> None:
     series = pd.Series([1.5, None, 3.0], name="price")
-    assert describe_value(series, 500) == "pandas Series price with 3 values, dtype float64, 1 nulls."
+    assert describe_value(series, 500) == "pandas Series price with 3 values, dtype float64, 1 missing value."
     cut = describe_value("z" * 1000, budget_tokens=10)
     assert cut.startswith("z" * 40) and cut.endswith("[truncated 960 characters]")
 
@@ -96,3 +114,164 @@ def test_conversation_keeps_the_newest_exchanges_that_fit() -> None:
 def test_code_extraction_skips_shell_blocks_and_keeps_unclosed_fences() -> None:
     answer = "Install:\n```bash\npip install x\n```\nThen:\n```python\nimport x\nx.run()\n```\nand ```py\nprint(1)"
     assert extract_code(answer) == "import x\nx.run()\n\nprint(1)"
+
+
+# --- the question's layout: data context first, the question last -----------------------------
+
+
+def _session(**user_ns: object) -> AssistSession:
+    return AssistSession(SimpleNamespace(user_ns=user_ns), config=Assist())
+
+
+SALES = pd.DataFrame({"region": ["n", None, "s"], "revenue": [1.0, None, 3.0], "units": [4, 5, 6]})
+
+
+def test_the_issue_example_puts_the_table_apart_and_the_question_last() -> None:
+    question = _session(sales=SALES).fill_template("Which columns of {sales} have missing values?")
+    assert question == (
+        "`sales` is a pandas DataFrame with 3 rows and 3 columns.\n"
+        "Columns with missing values: region, revenue.\n"
+        "Columns with no missing values: units.\n"
+        "Columns (dtype, missing values):\n"
+        f"- region: {SALES.dtypes['region']}, 1 missing value\n"
+        "- revenue: float64, 1 missing value\n"
+        "- units: int64, no missing values\n"
+        "\n"
+        "Question: Which columns of `sales` have missing values?"
+    )
+
+
+def test_short_values_stay_inline_and_each_long_one_is_described_once() -> None:
+    cell = "params = {'a': {'b': 1}}\nprint(f'{x}')"
+    session = _session(sales=SALES, In=["", cell], n=12, path="data/sales.csv")
+    question = session.fill_template("Load {path} ({n} files) like {In[1]}, then join {sales} and {sales}? {{ok}}")
+    context, _, asked = question.rpartition("\n\nQuestion: ")
+    assert asked == "Load data/sales.csv (12 files) like `In[1]`, then join `sales` and `sales`? {ok}"
+    # Described in order of first mention, the cell's braces as written (never formatted again).
+    assert context.startswith(f"`In[1]` is this notebook cell:\n```python\n{cell}\n```\n\n`sales` is a pandas")
+    assert context.count("`sales` is a pandas DataFrame") == 1
+
+
+def test_a_one_line_cell_is_still_context() -> None:
+    question = _session(In=["", "df.groupby('a').sum()"]).fill_template("Explain {In[1]}")
+    assert question == (
+        "`In[1]` is this notebook cell:\n```python\ndf.groupby('a').sum()\n```\n\nQuestion: Explain `In[1]`"
+    )
+
+
+def test_an_interrupted_code_answer_keeps_the_notice_out_of_the_code() -> None:
+    _, answer = _ask(ScriptedModel("Try:\n```python\nx = 1\ny = 2", interrupt_after=3))
+    plain, html = answer_plain_and_html(answer, "`--max-new-tokens`")
+    assert plain == "Try:\n```python\nx = 1\ny\n```\n\n*(interrupted; not kept in the conversation)*"
+    assert html.endswith("</code></pre>\n<p><em>(interrupted; not kept in the conversation)</em></p>\n")
+
+
+def test_last_error_is_context_and_a_missing_variable_is_still_named() -> None:
+    session = _session()
+    session.errors.error = cell_error(KeyError("b"), "table['b']", 4)
+    question = session.fill_template("Why did this fail? {last_error}")
+    assert question.startswith("`last_error`:\nThis notebook cell (In[4]) raised KeyError")
+    assert question.endswith("\n\nQuestion: Why did this fail? `last_error`")
+    with pytest.raises(PromptTemplateError) as caught:
+        session.fill_template("Plot {sales_df}")
+    assert caught.value.name == "sales_df"
+
+
+def test_error_question_ends_with_the_request() -> None:
+    question = error_question(cell_error(ZeroDivisionError("division by zero"), "1 / 0", 2), "Why?")
+    assert question.startswith("This notebook cell (In[2]) raised ZeroDivisionError")
+    assert question.endswith("```\n\nQuestion: Why?")
+
+
+# --- what goes into the conversation ---------------------------------------------------------
+
+
+def _ask(model: ScriptedModel, question: str = "q", **config: object) -> tuple[AssistSession, Answer]:
+    session = AssistSession(SimpleNamespace(user_ns={}), config=Assist(**config))
+    session.model = lambda spec=None: model  # type: ignore[method-assign]
+    return session, session.ask(question)
+
+
+LOOP = "Use dropna on the column.\n" * 6
+
+
+@pytest.mark.parametrize(
+    ("model", "max_new_tokens", "reason", "notice"),
+    [
+        (
+            ScriptedModel("one two three four five", cut_off=True),
+            3,
+            "cut off",
+            "*(cut off at 3 tokens — `--max-new-tokens` to raise; not kept in the conversation)*",
+        ),
+        (
+            ScriptedModel("one two three four five", interrupt_after=2),
+            8,
+            "interrupted",
+            "*(interrupted; not kept in the conversation)*",
+        ),
+        (ScriptedModel(LOOP), 64, "degenerate", "*(not kept in the conversation: it repeats itself)*"),
+    ],
+    ids=["cut-off", "interrupted", "degenerate"],
+)
+def test_incomplete_or_looping_answers_stay_out_of_the_conversation(
+    model: ScriptedModel, max_new_tokens: int, reason: str, notice: str
+) -> None:
+    session, answer = _ask(model, max_new_tokens=max_new_tokens)
+    assert answer.not_kept == reason and answer.provenance["not_kept"] == reason
+    assert session.conversation.exchanges == []
+    assert answer_notice(answer, "`--max-new-tokens`") == notice
+    plain, html = answer_plain_and_html(answer, "`--max-new-tokens`")
+    assert plain.endswith(f"\n\n{notice}")
+    # The notice is its own paragraph after the answer's HTML, whatever the answer's Markdown.
+    assert html.endswith("not kept in the conversation)</em></p>\n") or html.endswith("itself)</em></p>\n")
+    assert html.count("<em>") == 1 and "</p>\n<p><em>(" in html
+
+
+def test_a_whole_answer_is_kept_with_no_notice() -> None:
+    session, answer = _ask(ScriptedModel("Use dropna."), max_new_tokens=8)
+    assert answer.not_kept is None and answer_notice(answer, "`--max-new-tokens`") is None
+    assert [(e.question, e.answer) for e in session.conversation.exchanges] == [("q", "Use dropna.")]
+
+
+def test_history_budget_drops_the_oldest_exchanges_whole() -> None:
+    conversation = Conversation(system_prompt="sys")
+    for n in range(5):
+        conversation.record(f"q{n} " + "w " * 9, f"a{n} " + "w " * 9, "m")  # 20 words an exchange
+    roomy = conversation.messages_for("new question", 10_000, _count_words, history_budget=45)
+    assert [m["content"].split()[0] for m in roomy] == ["sys", "q3", "a3", "q4", "a4", "new"]
+    none = conversation.messages_for("new question", 10_000, _count_words, history_budget=19)
+    assert [m["role"] for m in none] == ["system", "user"]
+
+
+def test_session_applies_the_history_budget_and_system_prompt_traits() -> None:
+    model = ScriptedModel("short answer")
+    session = AssistSession(SimpleNamespace(user_ns={}), config=Assist(history_budget_tokens=12))
+    session.model = lambda spec=None: model  # type: ignore[method-assign]
+    for question in ("first", "second", "third"):
+        session.ask(question)
+    session.config.system_prompt = "Answer in one line."
+    session.ask("fourth")
+    # Each exchange costs 5 scripted tokens ("user: first", "assistant: short answer"): two fit in 12.
+    assert [m["content"] for m in model.calls[-1]] == [
+        "Answer in one line.", "second", "short answer", "third", "short answer", "fourth"
+    ]
+
+
+def test_repetition_penalty_trait_feeds_the_settings() -> None:
+    session = AssistSession(SimpleNamespace(user_ns={}), config=Assist(repetition_penalty=1.2))
+    assert session.settings().repetition_penalty == 1.2
+    session.config.repetition_penalty = 0.0
+    with pytest.raises(InvalidSetting, match="repetition_penalty: must be a positive number"):
+        session.settings()
+
+
+# --- cut-off answers in code ---------------------------------------------------------------
+
+
+def test_an_open_fence_is_closed_and_a_closed_one_left_alone() -> None:
+    assert close_open_fence("Try:\n```python\nx = 1\n") == "Try:\n```python\nx = 1\n```"
+    assert close_open_fence("~~~~\n```\nstill code") == "~~~~\n```\nstill code\n~~~~"
+    whole = "```python\nx = 1\n```\nThen `y`."
+    assert close_open_fence(whole) == whole
+    assert extract_code(close_open_fence("Here:\n```python\ndef f():\n    return")) == "def f():\n    return"

@@ -48,17 +48,29 @@ def test_show_prompt_prints_exactly_what_the_model_sees(shell, tiny_model_dir: P
     assert get_session(shell).conversation.exchanges == []  # nothing was generated
 
 
-def test_answer_is_stored_in_a_variable_and_remembered(shell, tiny_model_dir: Path) -> None:
-    with capture_output():
+def test_answer_is_stored_in_a_variable_and_a_cut_off_one_is_not_remembered(shell, tiny_model_dir: Path) -> None:
+    with capture_output() as captured:
         shell.run_cell_magic("assist", "-o reply", "Say something.")
     model = load_chat_model(str(tiny_model_dir))
     session = get_session(shell)
     expected = model.generate(
         [{"role": "system", "content": session.conversation.system_prompt}, {"role": "user", "content": "Say something."}],
         session.settings(),
-    ).text
-    assert shell.user_ns["reply"] == expected
-    assert [(e.question, e.answer) for e in session.conversation.exchanges] == [("Say something.", expected)]
+    )
+    assert expected.finish == "length"  # random weights never end an answer within 8 tokens
+    assert shell.user_ns["reply"] == expected.text
+    final = _displays(captured)[-1]
+    notice = "*(cut off at 8 tokens — `--max-new-tokens` to raise; not kept in the conversation)*"
+    assert final["data"]["text/plain"].endswith(f"\n\n{notice}")
+    assert final["metadata"]["coassist"]["not_kept"] == "cut off"
+    assert session.conversation.exchanges == []
+
+
+def test_a_whole_answer_is_remembered(shell, scripted) -> None:
+    with capture_output():
+        shell.run_cell_magic("assist", "", "Write mean().")
+    exchanges = get_session(shell).conversation.exchanges
+    assert [(e.question, e.answer, e.model) for e in exchanges] == [("Write mean().", CODE_ANSWER, "scripted")]
 
 
 def test_answer_streams_in_place_then_renders_markdown_with_provenance(
@@ -80,7 +92,13 @@ def test_answer_streams_in_place_then_renders_markdown_with_provenance(
     assert final["data"]["text/html"].startswith("<p>") and "<pre><code" in final["data"]["text/html"]
     provenance = final["metadata"]["coassist"]
     assert provenance["model"] == "scripted" and provenance["format"] == "markdown"
-    assert provenance["settings"] == {"max_new_tokens": 8, "temperature": 0.0, "top_p": 0.95}
+    assert provenance["settings"] == {
+        "max_new_tokens": 8,
+        "temperature": 0.0,
+        "top_p": 0.95,
+        "repetition_penalty": 1.0,
+    }
+    assert provenance["finish"] == "stop" and provenance["not_kept"] is None
 
 
 def test_code_format_puts_code_in_the_next_cell_without_running_it(
@@ -121,8 +139,10 @@ def test_interrupt_keeps_the_partial_answer_and_the_kernel_usable(shell, monkeyp
         shell.run_cell_magic("assist", "-o partial", "count")
     assert shell.user_ns["partial"] == "one two three"
     final = _displays(captured)[-1]
-    assert final["data"]["text/plain"] == "one two three\n\n*(interrupted)*"
-    assert final["data"]["text/html"] == "<p>one two three</p>\n<p><em>(interrupted)</em></p>\n"
+    assert final["data"]["text/plain"] == "one two three\n\n*(interrupted; not kept in the conversation)*"
+    assert final["data"]["text/html"] == (
+        "<p>one two three</p>\n<p><em>(interrupted; not kept in the conversation)</em></p>\n"
+    )
     assert final["metadata"]["coassist"]["interrupted"] is True
     assert get_session(shell).conversation.exchanges == []
     interrupted.interrupt_after = None
@@ -151,7 +171,9 @@ def test_dict_literal_from_a_cell_is_not_formatted_again(shell, capsys) -> None:
     shell.run_cell("params = {'alpha': {'beta': 1}, 'gamma': '{delta}'}", store_history=True)
     number = shell.execution_count - 1
     shell.run_cell_magic("assist", "--show-prompt", f"Explain {{In[{number}]}}")
-    assert "Explain params = {'alpha': {'beta': 1}, 'gamma': '{delta}'}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "```python\nparams = {'alpha': {'beta': 1}, 'gamma': '{delta}'}\n```" in printed
+    assert f"Question: Explain `In[{number}]`" in printed
 
 
 def test_prompt_over_the_context_is_a_clear_error(shell) -> None:
@@ -245,3 +267,51 @@ def test_an_error_raised_before_coassist_was_loaded_can_be_explained(shell) -> N
     ip.run_cell("data = {'units': 3}\ndata['unit']")
     error = get_session(ip).errors.error
     assert error is not None and error.exception_type == "KeyError" and "data['unit']" in error.cell_source
+
+
+CUT_CODE = "Here:\n```python\ndef mean(values):\n    total = sum(values)\n    return total / len(values)\n```"
+
+
+def test_a_cut_off_answer_closes_its_code_block_and_says_how_to_raise_the_limit(
+    shell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = ScriptedModel(CUT_CODE, cut_off=True)
+    monkeypatch.setattr(AssistSession, "model", lambda self, spec=None: model)
+    next_inputs: list[str] = []
+    monkeypatch.setattr(shell, "set_next_input", lambda text, replace=False: next_inputs.append(text))
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", "--max-new-tokens 8 -f code -o cut", "Write mean().")
+    # Eight space-separated "tokens" (the indent's spaces count), ending inside the code block.
+    assert shell.user_ns["cut"] == "Here:\n```python\ndef mean(values):\n    total = sum(values)\n"
+    final = [o for o in _displays(captured) if "coassist" in o["metadata"]][-1]
+    notice = "*(cut off at 8 tokens — `--max-new-tokens` to raise; not kept in the conversation)*"
+    assert final["data"]["text/plain"] == f"{shell.user_ns['cut']}```\n\n{notice}"
+    html = final["data"]["text/html"]
+    assert html.endswith("</code></pre>\n<p><em>(cut off at 8 tokens — <code>--max-new-tokens</code> to raise; "
+                         "not kept in the conversation)</em></p>\n")
+    assert next_inputs == ["def mean(values):\n    total = sum(values)"]  # -f code still finds the code
+    assert get_session(shell).conversation.exchanges == []
+
+
+def test_a_looping_answer_is_shown_with_a_notice_and_not_built_upon(shell, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = ScriptedModel("- units_revenue\n" * 6)
+    monkeypatch.setattr(AssistSession, "model", lambda self, spec=None: model)
+    with capture_output() as captured:
+        shell.run_cell_magic("assist", "-f text --max-new-tokens 64", "List the columns.")
+        shell.run_cell_magic("assist", "-f text", "And again?")
+    final = [o for o in _displays(captured) if "coassist" in o["metadata"]][0]
+    assert final["data"]["text/plain"].endswith("\n\n*(not kept in the conversation: it repeats itself)*")
+    assert [m["content"] for m in model.calls[-1][1:]] == ["And again?"]
+
+
+def test_show_prompt_shows_the_table_apart_and_the_question_last(shell, capsys) -> None:
+    import pandas as pd
+
+    shell.user_ns["sales"] = pd.DataFrame({"region": ["n", None], "units": [1, 2]})
+    shell.run_cell_magic("assist", "--show-prompt", "Which columns of {sales} have missing values?")
+    printed = capsys.readouterr().out
+    described = printed.index("`sales` is a pandas DataFrame with 2 rows and 2 columns.")
+    assert described < printed.index("Columns with missing values: region.") < printed.index(
+        "Question: Which columns of `sales` have missing values?"
+    )
+    assert "| 0" not in printed

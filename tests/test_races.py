@@ -1,8 +1,9 @@
-"""Two processes, one SQLite review database: each write that can race is tested racing.
+"""Two processes, one review database: each write that can race is tested racing.
 
-Every test starts two real processes (spawned, so each has its own connection and SQLite lock)
-and meets them at a barrier right before the contested write, so the race happens on every run
-rather than by luck. Deciding a draft races in tests/test_review_decisions.py, the same way.
+Every test starts two real processes (fresh ones, so each has its own connection and lock) and
+meets them at a barrier right before the contested write, so the race happens on every run
+rather than by luck; each runs on SQLite and on PostgreSQL (`db_url`). Deciding a draft races
+in tests/test_review_decisions.py, the same way.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from coassist.errors import PlanImportConflict, WorkAlreadySubmitted
 from coassist.llm.chat import GenerationSettings, Message
@@ -31,10 +30,15 @@ from coassist.review import (
     submit_work,
     work_items,
 )
-from coassist.review.schema import utcnow
+from coassist.review.schema import Assignment, Subtask, utcnow
 from tests.test_review_support import ScriptedModel, independent_plan, small_plan
 
-SPAWN = multiprocessing.get_context("spawn")
+PROCESSES = multiprocessing.get_context("forkserver")
+# Each child forks from one server process that imported these once, instead of importing pandas,
+# SQLAlchemy and coassist afresh (seconds per child on a busy machine). The server opens no
+# database, so the children share no connection or lock. tests/test_review_decisions.py asks
+# for the same list: the first start of the server decides it.
+PROCESSES.set_forkserver_preload(["coassist.review", "tests.test_review_support", "psycopg"])
 
 
 def _meet_before(store: Any, statement_start: str | tuple[str, ...], barrier: Any) -> None:
@@ -51,7 +55,7 @@ def _meet_before(store: Any, statement_start: str | tuple[str, ...], barrier: An
 
 
 def _run_both(target: Any, args: list[tuple[Any, ...]], results: Any) -> list[Any]:
-    processes = [SPAWN.Process(target=target, args=a) for a in args]
+    processes = [PROCESSES.Process(target=target, args=a) for a in args]
     for process in processes:
         process.start()
     outcomes = [results.get(timeout=90) for _ in processes]
@@ -59,6 +63,31 @@ def _run_both(target: Any, args: list[tuple[Any, ...]], results: Any) -> list[An
         process.join(timeout=30)
         assert process.exitcode == 0
     return outcomes
+
+
+# --- opening a new database ----------------------------------------------------------------
+
+
+def _open_in_process(url: str, barrier: Any, results: Any) -> None:
+    barrier.wait(timeout=30)
+    try:
+        with open_store(url) as store:
+            results.put(("opened", store.schema_revision))
+    except Exception as error:  # anything, so the test sees what went wrong
+        results.put((type(error).__name__, str(error)))
+
+
+def test_two_processes_opening_a_new_database_create_its_schema_once(db_url: str) -> None:
+    """Both first opens meet at a barrier and then migrate at once: the schema lock (SQLite's
+    BEGIN IMMEDIATE, PostgreSQL's advisory lock) makes the second wait and find the schema made."""
+    barrier, results = PROCESSES.Barrier(2), PROCESSES.Queue()
+    outcomes = _run_both(_open_in_process, [(db_url, barrier, results)] * 2, results)
+
+    assert [status for status, _ in outcomes] == ["opened", "opened"], outcomes
+    with open_store(db_url) as store, store.engine.connect() as connection:
+        assert outcomes == [("opened", store.schema_revision)] * 2
+        assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+        assert connection.exec_driver_sql("SELECT count(*) FROM coassist_schema").scalar() == 1
 
 
 # --- submitting work ----------------------------------------------------------------------
@@ -75,11 +104,11 @@ def _submit_in_process(url: str, item_id: int, who: str, barrier: Any, results: 
     store.close()
 
 
-def test_two_submissions_of_one_work_item_store_one_and_name_the_first(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_two_submissions_of_one_work_item_store_one_and_name_the_first(db_url: str) -> None:
+    store = open_store(db_url)
     import_plan(store, *small_plan())
     (item,) = work_items(store, worker="ana")
-    barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
+    barrier, results = PROCESSES.Barrier(2), PROCESSES.Queue()
     outcomes = _run_both(
         _submit_in_process, [(store.url, item.id, who, barrier, results) for who in ("ana", "bo")], results
     )
@@ -123,9 +152,9 @@ def _import_in_process(url: str, who: str, attempts: int, barrier: Any, results:
     store.close()
 
 
-def test_two_imports_into_a_new_project_store_two_plans(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
-    barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
+def test_two_imports_into_a_new_project_store_two_plans(db_url: str) -> None:
+    store = open_store(db_url)
+    barrier, results = PROCESSES.Barrier(2), PROCESSES.Queue()
     outcomes = _run_both(
         _import_in_process, [(store.url, who, 3, barrier, results) for who in ("ana", "bo")], results
     )
@@ -142,10 +171,10 @@ def test_two_imports_into_a_new_project_store_two_plans(tmp_path: Path) -> None:
 TABLES = ("projects", "subtasks", "plans", "assignments", "work_items")
 
 
-def test_an_import_that_keeps_losing_says_so_and_stores_nothing(tmp_path: Path) -> None:
+def test_an_import_that_keeps_losing_says_so_and_stores_nothing(db_url: str) -> None:
     """With one attempt the loser cannot retry: a PlanImportConflict, never a raw IntegrityError."""
-    store = open_store(str(tmp_path / "r.db"))
-    barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
+    store = open_store(db_url)
+    barrier, results = PROCESSES.Barrier(2), PROCESSES.Queue()
     outcomes = _run_both(
         _import_in_process, [(store.url, who, 1, barrier, results) for who in ("ana", "bo")], results
     )
@@ -183,12 +212,11 @@ def _draft_in_process(url: str, plan_id: int, barrier: Any, results: Any) -> Non
     store.close()
 
 
-def test_two_drafting_processes_generate_each_subtask_once(tmp_path: Path) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+def test_two_drafting_processes_generate_each_subtask_once(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(8))
     keys = {f"t{i}" for i in range(8)}
-    barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
+    barrier, results = PROCESSES.Barrier(2), PROCESSES.Queue()
     outcomes = _run_both(_draft_in_process, [(store.url, plan_id, barrier, results)] * 2, results)
 
     assert sum(generated for *_, generated in outcomes) == 8  # no draft generated twice
@@ -199,14 +227,13 @@ def test_two_drafting_processes_generate_each_subtask_once(tmp_path: Path) -> No
         assert set(drafted) | set(already) | set(elsewhere) == keys
         assert all(holder.split(":")[1] in (str(pid_a), str(pid_b)) for holder in elsewhere.values())
         assert all(holder.split(":")[1] != str(pid) for holder in elsewhere.values())
-    with sqlite3.connect(db) as connection:
-        drafts = connection.execute(
+    with store.engine.connect() as connection:
+        drafts = connection.exec_driver_sql(
             "SELECT s.key FROM drafts d JOIN subtasks s ON s.id = d.subtask_id"
-        ).fetchall()
+        ).all()
         assert sorted(k for (k,) in drafts) == sorted(keys)
-        assert connection.execute(
-            "SELECT count(*) FROM assignments WHERE claimed_by IS NOT NULL"
-        ).fetchone() == (0,)
+        claimed = connection.exec_driver_sql("SELECT count(*) FROM assignments WHERE claimed_by IS NOT NULL")
+        assert claimed.scalar() == 0
 
 
 # --- leases: a crashed drafter's claims -----------------------------------------------------
@@ -230,20 +257,21 @@ def _dead_pid() -> int:
     ],
 )
 def test_a_claim_is_kept_while_its_run_may_be_alive(
-    tmp_path: Path, holder: Any, lease: int, drafted: bool
+    db_url: str, holder: Any, lease: int, drafted: bool
 ) -> None:
     """A run killed mid-batch leaves its claim: a rerun takes it over once the lease ends, or at
     once when that run was on this machine and its process is gone (pid 1 is always alive)."""
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(2))
     name = holder()
-    until = (utcnow() + timedelta(seconds=lease)).strftime("%Y-%m-%d %H:%M:%S.%f")
-    with sqlite3.connect(db) as connection:
-        connection.execute(
-            "UPDATE assignments SET claimed_by = ?, claimed_until = ? WHERE role = 'do' AND subtask_id = "
-            "(SELECT id FROM subtasks WHERE key = 't0')",
-            (name, until),
+    with store.session() as session:  # what the killed run left behind
+        session.execute(
+            update(Assignment)
+            .where(
+                Assignment.role == "do",
+                Assignment.subtask_id.in_(select(Subtask.id).where(Subtask.key == "t0")),
+            )
+            .values(claimed_by=name, claimed_until=utcnow() + timedelta(seconds=lease))
         )
     report = draft_ai_subtasks(store, plan_id, ScriptedModel(), DraftingConfig(progress=False))
     if drafted:

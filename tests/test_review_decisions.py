@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -25,15 +24,16 @@ from coassist.review import (
 from coassist.review.decisions import _assign_rework, _read_pending, _store_decision
 from coassist.review.schema import DecisionName, DraftStatus, Review, WorkOrigin, WorkStatus, utcnow
 from coassist.review.store import ReviewStore
+from tests.postgres import SQLITE_ONLY
 from tests.test_review_support import ScriptedModel, small_plan
 
 
 @pytest.fixture
-def drafted(tmp_path: Path) -> tuple[ReviewStore, int, dict[str, int]]:
+def drafted(db_url: str) -> tuple[ReviewStore, int, dict[str, int]]:
     """A store with small_plan imported and its ready subtasks (a, e) drafted; draft ids by subtask."""
     from coassist.review import DraftingConfig
 
-    store = open_store(str(tmp_path / "r.db"))
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan())
     draft_ai_subtasks(store, plan_id, ScriptedModel(), DraftingConfig(progress=False))
     return store, plan_id, {item.subtask: item.draft_id for item in review_queue(store)}
@@ -72,7 +72,7 @@ def test_approve_stores_the_decision_bumps_the_version_and_leaves_the_queue(draf
     assert [i.subtask for i in review_queue(store)] == ["e"]
     with store.engine.connect() as connection:
         draft = connection.exec_driver_sql(
-            "SELECT status, version, decided_by, final_text FROM drafts WHERE id = ?", (ids["a"],)
+            f"SELECT status, version, decided_by, final_text FROM drafts WHERE id = {ids['a']}"
         ).one()
         review = connection.exec_driver_sql("SELECT decision, edited_text, reviewer, note FROM reviews").all()
     assert tuple(draft) == ("approved", 2, "ana", "draft of Load sales")
@@ -88,7 +88,7 @@ def test_edit_keeps_the_reviewers_text_as_final(drafted: Any) -> None:
     decide(store, ids["e"], "bo", "edit", edited_text="SELECT count(*) FROM sales")
     with store.engine.connect() as connection:
         row = connection.exec_driver_sql(
-            "SELECT status, final_text, text FROM drafts WHERE id = ?", (ids["e"],)
+            f"SELECT status, final_text, text FROM drafts WHERE id = {ids['e']}"
         ).one()
     assert tuple(row) == ("edited", "SELECT count(*) FROM sales", "draft of Count rows")
 
@@ -150,6 +150,7 @@ def test_stale_expected_version_is_a_conflict(drafted: Any) -> None:
         ),
     ],
 )
+@SQLITE_ONLY
 def test_malformed_decisions_are_refused(drafted: Any, kwargs: dict[str, Any], expected: str) -> None:
     store, _, ids = drafted
     with pytest.raises(ValueError, match=expected):
@@ -157,6 +158,7 @@ def test_malformed_decisions_are_refused(drafted: Any, kwargs: dict[str, Any], e
     assert len(review_queue(store)) == 2
 
 
+@SQLITE_ONLY
 def test_unknown_draft_is_named(drafted: Any) -> None:
     store, _, _ = drafted
     with pytest.raises(NotInStore, match="no draft 999 in the review database"):
@@ -177,11 +179,11 @@ def _review_in_process(url: str, reviewer: str, decision: str, barrier: Any, res
     store.close()
 
 
-def test_two_reviewers_in_two_processes_store_one_decision_and_one_conflict(
-    drafted: Any, tmp_path: Path
-) -> None:
+def test_two_reviewers_in_two_processes_store_one_decision_and_one_conflict(drafted: Any) -> None:
     store, _, ids = drafted
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Fresh processes forked from a server that imported coassist once (as in tests/test_races.py).
+    context.set_forkserver_preload(["coassist.review", "tests.test_review_support", "psycopg"])
     barrier, results = context.Barrier(2), context.Queue()
     processes = [
         context.Process(target=_review_in_process, args=(store.url, name, decision, barrier, results))
@@ -227,7 +229,7 @@ def test_decision_landing_between_read_and_write_is_caught_by_the_version(drafte
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT reviewer FROM reviews").all() == [("ana",)]
         assert connection.exec_driver_sql(
-            "SELECT final_text, version FROM drafts WHERE id = ?", (ids["a"],)
+            f"SELECT final_text, version FROM drafts WHERE id = {ids['a']}"
         ).one() == (
             "ana's version",
             2,
@@ -271,7 +273,7 @@ def test_a_decision_at_a_stale_version_stores_nothing(drafted: Any) -> None:
         assert _store_decision(session, stale, review) is False
     with store.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM reviews").scalar() == 0
-        assert connection.exec_driver_sql("SELECT status FROM drafts WHERE id = ?", (ids["a"],)).scalar() == (
+        assert connection.exec_driver_sql(f"SELECT status FROM drafts WHERE id = {ids['a']}").scalar() == (
             "pending"
         )
 

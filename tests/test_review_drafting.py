@@ -1,18 +1,22 @@
-"""Running the AI's share of a plan: dependency order, batching, provenance, crash and resume."""
+"""Running the AI's share of a plan: dependency order, batching, provenance, crash and resume.
+
+Each test that stores drafts runs on SQLite and on PostgreSQL (`db_url`).
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
+from sqlalchemy.pool import NullPool
 
 from coassist.errors import CyclicPlan
 from coassist.llm import GenerationSettings, load_chat_model
@@ -37,23 +41,27 @@ from coassist.review.drafting import (
     release_claims,
 )
 from coassist.review.prompts import DependencyResult
-from coassist.review.schema import Draft
+from coassist.review.schema import Draft, utcnow
+from tests.postgres import SQLITE_ONLY
 from tests.test_review_support import ScriptedModel, independent_plan, small_plan
 
 REPO = Path(__file__).resolve().parents[1]
 QUIET = DraftingConfig(progress=False)
 
 
-def _drafts(db: Path) -> list[tuple[str, int, str]]:
-    """(subtask key, draft id, text) for every draft, by key."""
-    with sqlite3.connect(db) as connection:
-        return connection.execute(
+def _drafts(url: str) -> list[tuple[str, int, str]]:
+    """(subtask key, draft id, text) for every draft, by key, read on a connection of its own."""
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
             "SELECT s.key, d.id, d.text FROM drafts d JOIN subtasks s ON s.id = d.subtask_id ORDER BY s.key"
-        ).fetchall()
+        ).all()
+    engine.dispose()
+    return [(key, draft_id, text) for key, draft_id, text in rows]
 
 
-def test_drafts_ready_subtasks_and_reports_the_waiting_ones(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_drafts_ready_subtasks_and_reports_the_waiting_ones(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan())
     model = ScriptedModel()
     report = draft_ai_subtasks(store, plan_id, model, QUIET)
@@ -61,14 +69,14 @@ def test_drafts_ready_subtasks_and_reports_the_waiting_ones(tmp_path: Path) -> N
     assert report.already_drafted == ()
     assert report.waiting == {"b": ("a",), "d": ("c",)}
     assert [len(batch) for batch in model.batches] == [2]
-    assert [(k, t) for k, _, t in _drafts(tmp_path / "r.db")] == [
+    assert [(k, t) for k, _, t in _drafts(db_url)] == [
         ("a", "draft of Load sales"),
         ("e", "draft of Count rows"),
     ]
 
 
-def test_each_draft_carries_its_provenance(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_each_draft_carries_its_provenance(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan())
     settings = GenerationSettings(max_new_tokens=64)
     draft_ai_subtasks(store, plan_id, ScriptedModel(), DraftingConfig(generation=settings, progress=False))
@@ -86,17 +94,22 @@ def test_each_draft_carries_its_provenance(tmp_path: Path) -> None:
     assert draft.messages == [{"role": "user", "content": content}]
     assert "Subtask: Load sales\nSkill: sql\n\nRead sales.csv" in content
     assert draft.rendered_prompt == f"<user>{content}"
-    assert draft.provenance["generation"] == {"max_new_tokens": 64, "temperature": 0.0, "top_p": 0.95}
+    assert draft.provenance["generation"] == {
+        "max_new_tokens": 64,
+        "temperature": 0.0,
+        "top_p": 0.95,
+        "repetition_penalty": 1.0,
+    }
     assert draft.provenance["batch_size"] == 2 and draft.provenance["device"] == "cpu"
     assert 0 <= draft.seconds <= draft.provenance["batch_seconds"]
     assert draft.created_at is not None
 
 
-def test_dependents_are_drafted_from_finished_results_on_the_next_run(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_dependents_are_drafted_from_finished_results_on_the_next_run(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan())
     draft_ai_subtasks(store, plan_id, ScriptedModel(), QUIET)
-    draft_a = next(d for k, d, _ in _drafts(tmp_path / "r.db") if k == "a")
+    draft_a = next(d for k, d, _ in _drafts(db_url) if k == "a")
     decide(store, draft_a, "ana", "edit", edited_text="sales = load('sales.csv')")
     (interviews,) = work_items(store, worker="ana")
     submit_work(store, interviews.id, "Users want faster exports.", actor="ana")
@@ -111,8 +124,8 @@ def test_dependents_are_drafted_from_finished_results_on_the_next_run(tmp_path: 
     assert "### Interview users (c)\nUsers want faster exports." in prompt_d
 
 
-def test_long_dependency_results_are_cut_to_the_budget(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_long_dependency_results_are_cut_to_the_budget(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan())
     (interviews,) = work_items(store, worker="ana")
     submit_work(store, interviews.id, "x" * 500)
@@ -122,14 +135,13 @@ def test_long_dependency_results_are_cut_to_the_budget(tmp_path: Path) -> None:
     assert "\n" + "x" * 40 + " [...]\n" in prompt_d
 
 
-def test_batches_are_committed_before_the_hook_runs(tmp_path: Path) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+def test_batches_are_committed_before_the_hook_runs(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(5))
     seen: list[tuple[list[str], int]] = []
 
     def hook(saved: list[SavedDraft]) -> None:
-        seen.append(([s.subtask for s in saved], len(_drafts(db))))  # read by another connection
+        seen.append(([s.subtask for s in saved], len(_drafts(db_url))))  # read by another connection
 
     model = ScriptedModel()
     report = draft_ai_subtasks(
@@ -178,25 +190,23 @@ def _racing_model(other, plan_id: int, rival_reports: list):  # type: ignore[no-
     return Racing()
 
 
-def test_two_drafters_at_once_never_store_two_drafts_of_a_subtask(tmp_path: Path) -> None:
+def test_two_drafters_at_once_never_store_two_drafts_of_a_subtask(db_url: str) -> None:
     """While this run generates, another run drafts and commits them all first: this run's lease
     has lapsed (a run slower than its lease), so only the unique draft keeps the second out."""
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
-    other = open_store(str(db))
+    other = open_store(db_url)
 
     lapsed = DraftingConfig(batch_size=3, progress=False, claim_seconds=1e-6)
     report = draft_ai_subtasks(store, plan_id, _racing_model(other, plan_id, []), lapsed)
     assert report.drafted == ()  # every one of its drafts lost the race and was dropped
-    assert [(k, t) for k, _, t in _drafts(db)] == [(k, "rival's draft") for k in ("t0", "t1", "t2")]
+    assert [(k, t) for k, _, t in _drafts(db_url)] == [(k, "rival's draft") for k in ("t0", "t1", "t2")]
 
 
-def test_a_second_drafter_skips_what_the_first_claimed_and_says_so(tmp_path: Path) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+def test_a_second_drafter_skips_what_the_first_claimed_and_says_so(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
-    other = open_store(str(db))
+    other = open_store(db_url)
 
     rival_reports: list = []
     report = draft_ai_subtasks(store, plan_id, _racing_model(other, plan_id, rival_reports), QUIET)
@@ -205,15 +215,16 @@ def test_a_second_drafter_skips_what_the_first_claimed_and_says_so(tmp_path: Pat
     assert rival.drafted == () and sorted(rival.claimed_elsewhere) == ["t0", "t1", "t2"]
     holder = rival.claimed_elsewhere["t0"]
     assert holder.startswith(f"{socket.gethostname()}:{os.getpid()}:") and " until " in holder
-    assert [(k, t) for k, _, t in _drafts(db)] == [(k, f"draft of Task {k[1]}") for k in ("t0", "t1", "t2")]
-    with sqlite3.connect(db) as connection:  # every claim given back
-        assert connection.execute(
-            "SELECT count(*) FROM assignments WHERE claimed_by IS NOT NULL"
-        ).fetchone() == (0,)
+    assert [(k, t) for k, _, t in _drafts(db_url)] == [
+        (k, f"draft of Task {k[1]}") for k in ("t0", "t1", "t2")
+    ]
+    with store.engine.connect() as connection:  # every claim given back
+        claimed = connection.exec_driver_sql("SELECT count(*) FROM assignments WHERE claimed_by IS NOT NULL")
+        assert claimed.scalar() == 0
 
 
-def test_a_failed_batch_gives_its_claims_back(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_a_failed_batch_gives_its_claims_back(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(2))
 
     class Broken(ScriptedModel):
@@ -238,20 +249,21 @@ draft_ai_subtasks(store, int(sys.argv[3]), model, config, on_batch=lambda saved:
 """
 
 
-def test_killed_drafting_loses_nothing_and_rerun_repeats_nothing(
-    tmp_path: Path, tiny_model_dir: Path
-) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+# SQLite only: a killed client's open transaction is rolled back by the PostgreSQL server itself,
+# and the run (a subprocess loading a model) is the slowest here; the claims such a run leaves
+# are tested on both backends in tests/test_races.py.
+@SQLITE_ONLY
+def test_killed_drafting_loses_nothing_and_rerun_repeats_nothing(db_url: str, tiny_model_dir: Path) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(8))
     child = subprocess.Popen(
-        [sys.executable, "-c", _DRAFT_SLOWLY, str(db), str(tiny_model_dir), str(plan_id)],
+        [sys.executable, "-c", _DRAFT_SLOWLY, db_url, str(tiny_model_dir), str(plan_id)],
         cwd=REPO,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     try:
         deadline = time.monotonic() + 60
-        while len(_drafts(db)) < 3:
+        while len(_drafts(db_url)) < 3:
             assert child.poll() is None, "the drafting process ended before it was killed"
             assert time.monotonic() < deadline, "the drafting process saved no 3 drafts in 60 s"
             time.sleep(0.05)
@@ -260,13 +272,13 @@ def test_killed_drafting_loses_nothing_and_rerun_repeats_nothing(
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGKILL
-    before = _drafts(db)
+    before = _drafts(db_url)
     assert 3 <= len(before) < 8  # killed in the middle
 
     model = load_chat_model(str(tiny_model_dir), device="cpu")
     config = DraftingConfig(batch_size=3, generation=GenerationSettings(max_new_tokens=6), progress=False)
     report = draft_ai_subtasks(store, plan_id, model, config)
-    after = _drafts(db)
+    after = _drafts(db_url)
     keys = [f"t{i}" for i in range(8)]
     assert [k for k, _, _ in after] == keys  # exactly one draft per subtask
     assert set(report.already_drafted) == {k for k, _, _ in before}
@@ -274,8 +286,8 @@ def test_killed_drafting_loses_nothing_and_rerun_repeats_nothing(
     assert [row for row in after if row[0] in report.already_drafted] == before  # kept as they were
     created = [e.detail["subtask"] for e in audit_trail(store, entity="draft") if e.action == "draft.created"]
     assert sorted(created) == keys
-    with sqlite3.connect(db) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
 
 
 @pytest.mark.parametrize("size", [0, -1])
@@ -300,9 +312,8 @@ def test_drafting_order_names_a_cycle() -> None:
         drafting_order({"a": ["b"], "b": ["a"]}, {"a": 0.0, "b": 0.0})
 
 
-def test_readiness_says_what_is_ready_waiting_and_drafted_and_writes_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+def test_readiness_says_what_is_ready_waiting_and_drafted_and_writes_nothing(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan())
     readiness = ready_ai_subtasks(store, plan_id)
     assert [(t.key, t.title, t.skill, t.p_pass, t.dependencies) for t in readiness.ready] == [
@@ -310,10 +321,10 @@ def test_readiness_says_what_is_ready_waiting_and_drafted_and_writes_nothing(tmp
         ("e", "Count rows", "sql", 0.45, ()),
     ]
     assert (readiness.waiting, readiness.drafted) == ({"b": ("a",), "d": ("c",)}, ())
-    assert _drafts(db) == [] and ready_ai_subtasks(store, plan_id) == readiness
+    assert _drafts(db_url) == [] and ready_ai_subtasks(store, plan_id) == readiness
 
     draft_ai_subtasks(store, plan_id, ScriptedModel(), QUIET)
-    draft_a = next(d for k, d, _ in _drafts(db) if k == "a")
+    draft_a = next(d for k, d, _ in _drafts(db_url) if k == "a")
     decide(store, draft_a, "ana", "edit", edited_text="sales = load('sales.csv')")
     (interviews,) = work_items(store, worker="ana")
     submit_work(store, interviews.id, "Users want faster exports.", actor="ana")
@@ -325,8 +336,8 @@ def test_readiness_says_what_is_ready_waiting_and_drafted_and_writes_nothing(tmp
     assert (later.waiting, later.drafted) == ({}, ("a", "e"))
 
 
-def test_a_claim_holds_its_subtasks_against_other_claimers_until_released(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_a_claim_holds_its_subtasks_against_other_claimers_until_released(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
     ready = ready_ai_subtasks(store, plan_id).ready
     first = claim_batch(store, plan_id, ready[:2], "first-run", 600)
@@ -342,14 +353,18 @@ def test_a_claim_holds_its_subtasks_against_other_claimers_until_released(tmp_pa
     assert [t.key for t in second.subtasks] == ["t2"]
     assert sorted(second.elsewhere) == ["t0", "t1"] and second.drafted_meanwhile == ()
     assert second.elsewhere["t0"].startswith("first-run until ") and second.elsewhere["t0"].endswith(" UTC")
+    # The lease end is shown in UTC whatever the server's time zone (the test server's is +05:30).
+    lease_end = datetime.strptime(second.elsewhere["t0"], "first-run until %Y-%m-%d %H:%M:%S UTC")
+    expected = utcnow() + timedelta(seconds=600)
+    assert abs(lease_end.replace(tzinfo=timezone.utc) - expected) < timedelta(seconds=60)
 
     release_claims(store, first)
     third = claim_batch(store, plan_id, ready[:2], "third-run", 600)
     assert [t.key for t in third.subtasks] == ["t0", "t1"]
 
 
-def test_a_claim_reports_what_another_run_drafted_meanwhile(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_a_claim_reports_what_another_run_drafted_meanwhile(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(2))
     ready = ready_ai_subtasks(store, plan_id).ready  # read before the other run drafts t0
     mine = claim_batch(store, plan_id, ready[:1], "other-run", 600)
@@ -361,23 +376,21 @@ def test_a_claim_reports_what_another_run_drafted_meanwhile(tmp_path: Path) -> N
     assert (claim.elsewhere, claim.drafted_meanwhile) == ({}, ("t0",))
 
 
-def test_draft_batch_generates_once_and_commits_the_drafts(tmp_path: Path) -> None:
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+def test_draft_batch_generates_once_and_commits_the_drafts(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
     ready = ready_ai_subtasks(store, plan_id).ready
     model = ScriptedModel()
     saved = draft_batch(store, plan_id, model, ready[:2], QUIET)
     assert [(s.subtask, s.text) for s in saved] == [("t0", "draft of Task 0"), ("t1", "draft of Task 1")]
     assert [len(b) for b in model.batches] == [2]
-    assert [(k, d, t) for k, d, t in _drafts(db)] == [(s.subtask, s.draft_id, s.text) for s in saved]
+    assert [(k, d, t) for k, d, t in _drafts(db_url)] == [(s.subtask, s.draft_id, s.text) for s in saved]
     assert draft_batch(store, plan_id, model, (), QUIET) == [] and len(model.batches) == 1
 
 
-def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(tmp_path: Path) -> None:
+def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(db_url: str) -> None:
     """No claim: the unique (plan, subtask) draft keeps the earlier one; the batch's other drafts are kept."""
-    db = tmp_path / "r.db"
-    store = open_store(str(db))
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
     ready = ready_ai_subtasks(store, plan_id).ready
     (first,) = draft_batch(store, plan_id, ScriptedModel(), ready[1:2], QUIET)
@@ -386,7 +399,7 @@ def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(tmp_path
     rival.generate_batch = lambda c, s: ["rival's draft"] * len(c)  # type: ignore[method-assign]
     saved = draft_batch(store, plan_id, rival, ready, QUIET)
     assert [s.subtask for s in saved] == ["t0", "t2"]
-    assert [(k, t) for k, _, t in _drafts(db)] == [
+    assert [(k, t) for k, _, t in _drafts(db_url)] == [
         ("t0", "rival's draft"),
         ("t1", "draft of Task 1"),
         ("t2", "rival's draft"),
@@ -395,8 +408,9 @@ def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(tmp_path
     assert created == ["t1", "t0", "t2"]
 
 
-def test_releasing_an_empty_claim_writes_nothing(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+@SQLITE_ONLY
+def test_releasing_an_empty_claim_writes_nothing(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(1))
     statements: list[str] = []
     event.listen(store.engine, "before_cursor_execute", lambda _c, _k, sql, *_a: statements.append(sql))

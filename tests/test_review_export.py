@@ -22,8 +22,8 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_exports_hold_exactly_the_decided_drafts(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_exports_hold_exactly_the_decided_drafts(db_url: str, tmp_path: Path) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(4), project="demo")
     draft_ai_subtasks(store, plan_id, ScriptedModel(), DraftingConfig(progress=False))
     ids = {item.subtask: item.draft_id for item in review_queue(store)}
@@ -60,8 +60,8 @@ def test_exports_hold_exactly_the_decided_drafts(tmp_path: Path) -> None:
     }
 
 
-def test_exports_filter_by_plan_and_project(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "r.db"))
+def test_exports_filter_by_plan_and_project(db_url: str, tmp_path: Path) -> None:
+    store = open_store(db_url)
     first = import_plan(store, *small_plan(), project="sales")
     second = import_plan(store, *independent_plan(2), project="other")
     for plan_id in (first, second):

@@ -1,20 +1,29 @@
-"""The review database: where it lives, SQLite settings, schema version, plan import, audit trail."""
+"""The review database: where it lives, SQLite settings, schema migrations, plan import, audit trail.
+
+Tests that store something run on SQLite and PostgreSQL (the `db_url` fixture); checks of the
+input tables alone, and of SQLite's own settings, run on SQLite only.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, select, text
 
 from coassist.errors import CyclicPlan, InvalidTaskTable, SchemaTooNew
 from coassist.plan.model import WorkerKind
 from coassist.review import audit_trail, default_db_url, import_plan, open_store, submit_work, work_items
 from coassist.review.plans import _check_plan_rows, _plan_row
-from coassist.review.schema import SCHEMA_VERSION
+from coassist.review.schema import SCHEMA_VERSION, Base, Subtask
+from coassist.review.store import alembic_config
 from tests.test_review_support import small_plan
 
 
@@ -43,48 +52,76 @@ def test_open_store_creates_file_in_wal_mode_with_busy_timeout(db_path: Path) ->
     assert db_path.exists()
 
 
-def test_reopening_keeps_data_and_version(db_path: Path) -> None:
-    with open_store(str(db_path)) as store:
+def test_reopening_keeps_data_and_revision(db_url: str) -> None:
+    with open_store(db_url) as store:
         import_plan(store, *small_plan(), project="p")
-    with open_store(str(db_path)) as store, store.engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT count(*) FROM coassist_schema").scalar() == 1
+        assert (store.schema_version, store.schema_revision) == (SCHEMA_VERSION, _head())
+    with open_store(db_url) as store, store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT version FROM coassist_schema").all() == [(SCHEMA_VERSION,)]
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [(_head(),)]
         assert connection.exec_driver_sql("SELECT count(*) FROM subtasks").scalar() == 5
 
 
-def test_newer_schema_is_refused_with_versions_and_fix(db_path: Path) -> None:
-    open_store(str(db_path)).close()
-    with sqlite3.connect(db_path) as connection:
-        connection.execute("UPDATE coassist_schema SET version = ?", (SCHEMA_VERSION + 1,))
+def test_the_migrations_build_exactly_the_models_tables(db_url: str) -> None:
+    """What `upgrade head` creates is what schema.py declares: Alembic finds nothing to change."""
+    with open_store(db_url) as store, store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_newer_schema_is_refused_with_versions_and_fix(db_url: str) -> None:
+    with open_store(db_url) as store:
+        shown_url = store.url
+    _execute(db_url, f"UPDATE coassist_schema SET version = {SCHEMA_VERSION + 1}")
     with pytest.raises(SchemaTooNew) as caught:
-        open_store(str(db_path))
+        open_store(db_url)
     message = str(caught.value)
     assert f"schema version {SCHEMA_VERSION + 1}" in message
     assert f"up to version {SCHEMA_VERSION}" in message
-    assert "pip install -U coassist" in message and str(db_path) in message
+    assert "pip install -U coassist" in message and shown_url in message
 
 
-def test_import_plan_stores_tables_and_human_work(db_path: Path) -> None:
-    store = open_store(str(db_path))
+def test_a_revision_from_a_newer_coassist_is_refused_and_left_alone(db_url: str) -> None:
+    open_store(db_url).close()
+    _execute(db_url, "UPDATE alembic_version SET version_num = 'f00dcafe'")
+    with pytest.raises(
+        SchemaTooNew,
+        match=rf"schema revision 'f00dcafe', but this coassist understands only up to revision '{_head()}'.*pip install -U coassist",
+    ):
+        open_store(db_url)
+    assert _query(db_url, "SELECT version_num FROM alembic_version") == [("f00dcafe",)]
+
+
+def test_import_plan_stores_tables_and_human_work(db_url: str) -> None:
+    store = open_store(db_url)
     plan_id = import_plan(store, *small_plan(), project="sales", name="week 1", actor="lead")
     with store.engine.connect() as connection:
-        rows = connection.exec_driver_sql(
-            "SELECT s.key, a.worker, a.role, a.start_hour, a.end_hour FROM assignments a "
-            "JOIN subtasks s ON s.id = a.subtask_id WHERE a.plan_id = ? ORDER BY a.id",
-            (plan_id,),
+        rows = connection.execute(
+            text(
+                "SELECT s.key, a.worker, a.role, a.start_hour, a.end_hour FROM assignments a "
+                "JOIN subtasks s ON s.id = a.subtask_id WHERE a.plan_id = :plan ORDER BY a.id"
+            ),
+            {"plan": plan_id},
         ).all()
-        depends = dict(connection.exec_driver_sql("SELECT key, depends_on FROM subtasks").all())
-        ai_hours = dict(connection.exec_driver_sql("SELECT key, ai_hours FROM subtasks").all())
+    with store.session() as session:
+        stored = {s.key: (s.depends_on, s.ai_hours) for s in session.scalars(select(Subtask))}
     assert rows[:2] == [("a", "gpu", "do", 0.0, 0.1), ("a", "ana", "review", 0.1, 0.6)]
     assert len(rows) == 9
-    assert depends == {"a": "[]", "b": '["a"]', "c": "[]", "d": '["c"]', "e": "[]"}
-    assert ai_hours["c"] is None
+    assert {key: depends for key, (depends, _) in stored.items()} == {
+        "a": [],
+        "b": ["a"],
+        "c": [],
+        "d": ["c"],
+        "e": [],
+    }
+    assert stored["c"][1] is None and stored["a"][1] == 0.1
     items = work_items(store, worker="ana")
     assert [(i.subtask, i.origin, i.status) for i in items] == [("c", "plan", "open")]
     assert work_items(store, worker="bo") == []
 
 
-def test_audit_trail_records_each_change_with_actor(db_path: Path) -> None:
-    store = open_store(str(db_path))
+def test_audit_trail_records_each_change_with_actor(db_url: str) -> None:
+    store = open_store(db_url)
     import_plan(store, *small_plan(), project="sales", actor="lead")
     actions = [(e.actor, e.action, e.entity) for e in audit_trail(store)]
     assert actions[0] == ("lead", "project.created", "project")
@@ -97,10 +134,11 @@ def test_audit_trail_records_each_change_with_actor(db_path: Path) -> None:
         "subtasks": 5,
         "assignments": 9,
     }
+    assert all(e.at.utcoffset() == timedelta(0) for e in audit_trail(store))
 
 
-def test_reimport_updates_changed_subtasks_and_audits_the_change(db_path: Path) -> None:
-    store = open_store(str(db_path))
+def test_reimport_updates_changed_subtasks_and_audits_the_change(db_url: str) -> None:
+    store = open_store(db_url)
     subtasks, workers, plan = small_plan()
     first = import_plan(store, subtasks, workers, plan, project="sales", actor="lead")
     subtasks.loc[subtasks["id"] == "b", "p_pass"] = 0.7
@@ -131,7 +169,11 @@ def _set(row: int, column: str, value: object) -> Callable[[pd.DataFrame], pd.Da
 @pytest.mark.parametrize(
     ("which", "change", "expected"),
     [
-        (0, lambda f: f.drop(columns=["p_pass"]), "subtask 'a' has ai_hours and the plan has the AI draft it, but has no p_pass"),
+        (
+            0,
+            lambda f: f.drop(columns=["p_pass"]),
+            "subtask 'a' has ai_hours and the plan has the AI draft it, but has no p_pass",
+        ),
         (0, _set(1, "id", "a"), "subtask id 'a' appears more than once"),
         (0, _set(1, "depends_on", "a;zz"), "'b' depends on 'zz', which is not in"),
         (0, _set(0, "p_pass", 1.5), "p_pass is 1.5, but it is a probability and must be in"),
@@ -160,9 +202,9 @@ def test_dependency_cycle_is_named(db_path: Path) -> None:
     assert sorted(caught.value.cycle) == ["a", "b"]
 
 
-def test_an_allocator_plan_object_is_accepted_but_not_a_relaxed_one(db_path: Path) -> None:
+def test_an_allocator_plan_object_is_accepted_but_not_a_relaxed_one(db_url: str) -> None:
     subtasks, workers, table = small_plan()
-    store = open_store(str(db_path))
+    store = open_store(db_url)
     whole = SimpleNamespace(assignments=table.assign(share=1.0, hours=0.5, cost=10.0))
     plan_id = import_plan(store, subtasks, workers, whole)
     assert audit_trail(store, entity="plan", entity_id=plan_id)[0].detail["assignments"] == 9
@@ -196,25 +238,50 @@ def test_ai_capable_subtask_without_p_pass_is_refused() -> None:
     assert caught.value.column == "p_pass"
 
 
-def test_a_version_1_database_is_upgraded_in_place(db_path: Path) -> None:
-    """Version 2 added drafting claims and `work_items.done_by`; a version-1 file keeps its data."""
-    with open_store(str(db_path)) as store:
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_database_from_before_alembic_is_brought_under_it(db_url: str, version: int) -> None:
+    """coassist created databases itself before Alembic: `coassist_schema` and no
+    `alembic_version`. Version 2 is stamped as it is; version 1 first gets the drafting claims and
+    `work_items.done_by`. Both keep their data."""
+    with open_store(db_url) as store:
         import_plan(store, *small_plan(), project="p")
-    with sqlite3.connect(db_path) as connection:  # what coassist with schema 1 wrote
+    statements = ["DROP TABLE alembic_version"]  # what a coassist before Alembic wrote
+    if version == 1:
         added = (("assignments", "claimed_by"), ("assignments", "claimed_until"), ("work_items", "done_by"))
-        for table, column in added:
-            connection.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        connection.execute("UPDATE coassist_schema SET version = 1")
+        statements += [f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in added]
+        statements.append("UPDATE coassist_schema SET version = 1")
+    _execute(db_url, *statements)
 
-    with open_store(str(db_path)) as store:
+    with open_store(db_url) as store:
         (item,) = work_items(store, worker="ana")
         submit_work(store, item.id, "done", actor="ana")
-    with sqlite3.connect(db_path) as connection:
-        assert connection.execute("SELECT version FROM coassist_schema").fetchall() == [(SCHEMA_VERSION,)]
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(assignments)")}
-        assert {"claimed_by", "claimed_until"} <= columns
-        assert connection.execute("SELECT count(*) FROM assignments").fetchone() == (9,)
-        assert connection.execute("SELECT output, done_by FROM work_items").fetchall() == [("done", "ana")]
+        columns = {c["name"] for c in inspect(store.engine).get_columns("assignments")}
+    assert {"claimed_by", "claimed_until"} <= columns
+    assert _query(db_url, "SELECT version FROM coassist_schema") == [(SCHEMA_VERSION,)]
+    assert _query(db_url, "SELECT version_num FROM alembic_version") == [(_head(),)]
+    assert _query(db_url, "SELECT count(*) FROM assignments") == [(9,)]
+    assert _query(db_url, "SELECT output, done_by FROM work_items") == [("done", "ana")]
+
+
+def _head() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
+def _execute(url: str, *statements: str) -> None:
+    """Run `statements` in one transaction on a connection of their own (not a store's)."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def _query(url: str, statement: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = [tuple(row) for row in connection.exec_driver_sql(statement)]
+    engine.dispose()
+    return rows
 
 
 def test_a_plan_row_is_normalised_and_checked_alone() -> None:

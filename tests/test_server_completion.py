@@ -14,7 +14,8 @@ from tornado.httpclient import HTTPClientError
 from coassist.errors import CompletionModelUnavailable
 from coassist.llm import GenerationSettings, Message
 from coassist.llm.chat import Generation
-from coassist.server.completion import Completion, CompletionService, clean_completion, completion_messages
+from coassist.notebook.inline_completion import clean_completion, completion_messages
+from coassist.server.completion import Completion, CompletionService
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 

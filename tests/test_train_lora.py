@@ -43,6 +43,7 @@ def tiny_config(base: Path, out: Path, **overrides) -> LoraTrainingConfig:
         dropout=0.1,  # exercise the RNG, so an exact resume has to restore it
         max_length=192,
         checkpoint_every=3,
+        eval_max_new_tokens=8,  # the held-out comparison is tested in test_train_eval.py; keep it short
         device="cpu",
         progress=False,
     )

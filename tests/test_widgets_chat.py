@@ -70,8 +70,11 @@ def test_stop_ends_generation_and_keeps_the_partial_answer() -> None:
     chat.stop_button.click()
     chat.wait(5)
     assert not chat.busy
-    assert "Stopped" in chat.status.value
-    assert "<b>coassist:</b> <p>one (stopped)</p></div>" in chat.transcript.value
+    assert chat.status.value == ""
+    assert (
+        "<b>coassist:</b> <p>one</p><p><em>(interrupted; not kept in the conversation)</em></p></div>"
+        in chat.transcript.value
+    )
     assert chat.session.conversation.exchanges == []  # a stopped answer is not built upon
     assert len(model.calls) == 1
 
@@ -102,8 +105,17 @@ def test_a_real_tiny_model_answers_through_the_widget(tiny_model_dir: Path) -> N
     chat.prompt.value = "Write a function"
     chat.send_button.click()
     chat.wait(60)
-    assert [e.model for e in session.conversation.exchanges] == [str(tiny_model_dir)]
+    # Random weights never end an answer within 6 tokens: it is shown, cut off, and not kept.
+    assert session.conversation.exchanges == []
+    assert (
+        "<em>(cut off at 6 tokens — <code>%config Assist.max_new_tokens</code> to raise; "
+        "not kept in the conversation)</em>" in chat.transcript.value
+    )
     assert chat.status.value == ""
+    chat.prompt.value = "And now?"
+    chat.send_button.click()
+    chat.wait(60)
+    assert "Write a function" not in chat.transcript.value  # shown until the next question only
 
 
 def test_outside_a_kernel_the_error_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,3 +166,14 @@ def test_the_transcript_opens_scrolled_to_the_newest_exchange() -> None:
     assert value.startswith('<div class="coassist-transcript" style="max-height: 400px; overflow-y: auto;')
     assert "flex-direction: column-reverse" in value
     assert value.index("<b>You:</b> first") < value.index("<b>You:</b> second")
+
+
+def test_a_cut_off_answer_shows_its_closed_code_and_the_notice_until_the_next_question() -> None:
+    answer = "Try:\n```python\nprint('<script>alert(1)</script>')\nx = 1\nmore words here"
+    session = make_session(ScriptedModel(answer, cut_off=True), max_new_tokens=4)
+    chat = ChatWidget(session, min_interval=0)
+    ask(chat, "how?")
+    value = chat.transcript.value
+    assert "&lt;script&gt;" in value and "<script>" not in value  # model text stays escaped
+    assert value.count("<pre>") == 1 and value.index("</pre>") < value.index("<em>(cut off at 4 tokens")
+    assert "not kept in the conversation)</em>" in value and session.conversation.exchanges == []

@@ -75,11 +75,15 @@ class GenerationSettings:
         notebooks); above 0 samples with that temperature.
     top_p:
         Nucleus-sampling mass, used only when sampling.
+    repetition_penalty:
+        Above 1 makes tokens already in the prompt or answer less likely (transformers'
+        and vLLM's meaning); 1 leaves decoding as it is and is not sent at all.
     """
 
     max_new_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 0.95
+    repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         # Settings arrive from magic options, traitlets, JSON and CLI flags: check type, range
@@ -94,10 +98,15 @@ class GenerationSettings:
         top_p = _real("top_p", self.top_p, "a number in (0, 1], such as 0.95")
         if not 0 < top_p <= 1:
             raise InvalidSetting("top_p", f"must be a number in (0, 1], such as 0.95, got {top_p}")
+        accepted = "a positive number such as 1.1 (1: off)"
+        penalty = _real("repetition_penalty", self.repetition_penalty, accepted)
+        if penalty <= 0:
+            raise InvalidSetting("repetition_penalty", f"must be {accepted}, got {penalty}")
         # Normalise numpy scalars and ints to plain Python numbers: they go into JSON provenance.
         object.__setattr__(self, "max_new_tokens", int(self.max_new_tokens))
         object.__setattr__(self, "temperature", temperature)
         object.__setattr__(self, "top_p", top_p)
+        object.__setattr__(self, "repetition_penalty", penalty)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,12 +1,18 @@
-"""Pick the device and dtype: CUDA with bf16 when there is a GPU, else CPU float32."""
+"""Pick the device and dtype: CUDA with bf16 when there is a GPU, else `CPU_AUTO_DTYPE` on the CPU."""
 
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import torch
 
 from coassist.errors import DeviceUnavailable, InvalidSetting
+from coassist.llm.quantize import Quantization
+
+# What dtype "auto" means on the CPU: the one place to change it. "int8" decodes faster
+# (docs/inference.md measures it); it becomes the default once its answers are evaluated.
+CPU_AUTO_DTYPE: Final = "float32"
 
 _DTYPES = {
     "float32": torch.float32,
@@ -16,6 +22,8 @@ _DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
+# Quantised linear layers on the CPU, loaded as fp32 first (coassist.llm.quantize).
+_QUANTIZED: dict[str, Quantization] = {"int8": "int8"}
 
 # A closed set: torch accepts dozens of backends ("meta", "xla", ...) that would load a model
 # nothing here can run, and "gpu" is a common guess that torch rejects with a long list.
@@ -56,25 +64,59 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """`auto` is bf16 on CUDA (half the memory, tensor cores) and fp32 on CPU.
-
-    CPU fp32 is the default because bf16 matmuls are slower than fp32 on most CPUs without
-    AMX (benchmarks/inference.py measures both).
+    """The dtype weights load in and activations compute in: `auto` is bf16 on CUDA (half the
+    memory, tensor cores) and `CPU_AUTO_DTYPE` on the CPU; ``int8`` loads fp32, then quantises.
 
     Raises
     ------
     InvalidSetting
-        For a name that is not ``auto`` or one of the dtypes listed in the message.
+        For a name that is not ``auto`` or one of the dtypes listed in the message, and for
+        ``int8`` on anything but the CPU.
 
     >>> resolve_dtype("auto", torch.device("cpu"))
     torch.float32
     """
+    name = _dtype_name(dtype, device)
+    return torch.float32 if name in _QUANTIZED else _DTYPES[name]
+
+
+def resolve_quantization(dtype: str, device: torch.device) -> Quantization | None:
+    """The quantisation a dtype setting asks for (``int8``), or None for float weights.
+
+    >>> resolve_quantization("int8", torch.device("cpu"))
+    'int8'
+    """
+    name = _dtype_name(dtype, device)
+    return _QUANTIZED[name] if name in _QUANTIZED else None
+
+
+def training_dtype(device: torch.device) -> str:
+    """The dtype fine-tuning loads a base in: float weights whatever `CPU_AUTO_DTYPE` says.
+
+    Gradients flow through the base's weights, and int8 weights have none; bf16 on CUDA as
+    `auto` gives, fp32 on the CPU.
+
+    >>> training_dtype(torch.device("cpu"))
+    'float32'
+    """
+    return "bfloat16" if device.type == "cuda" else "float32"
+
+
+def _dtype_name(dtype: str, device: torch.device) -> str:
+    """The canonical name a dtype setting means on `device`, with ``auto`` resolved."""
     name = dtype.strip().lower() if isinstance(dtype, str) else dtype
     if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if not isinstance(name, str) or name not in _DTYPES:
-        accepted = ", ".join(["auto", *_DTYPES])
+        return "bfloat16" if device.type == "cuda" else CPU_AUTO_DTYPE
+    if not isinstance(name, str) or name not in {*_DTYPES, *_QUANTIZED}:
+        accepted = ", ".join(["auto", *_DTYPES, *_QUANTIZED])
         raise InvalidSetting(
             "dtype", f"unknown dtype {dtype!r}; use one of: {accepted} (in a notebook: %config Assist.dtype = 'auto')"
         )
-    return _DTYPES[name]
+    if name in _QUANTIZED and device.type != "cpu":
+        raise InvalidSetting(
+            "dtype",
+            f"{dtype!r} (int8 quantised layers) runs on the CPU only, and the device is {device.type!r}; "
+            f"use 'bfloat16' or 'auto' on a GPU, or set the device to 'cpu' "
+            f"(in a notebook: %config Assist.dtype = 'auto')",
+        )
+    return name

@@ -20,10 +20,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urljoin
 
-from coassist.errors import EndpointError, PromptTooLong
+from coassist.errors import EndpointError, InvalidSetting, PromptTooLong
 from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
 from coassist.llm.spec import ModelSpec, redact_url
 
@@ -54,14 +55,20 @@ class EndpointChatModel:
 
     The API key, if the server wants one, comes from ``OPENAI_API_KEY``; a
     ``user:password@`` in the spec's URL is sent as HTTP Basic auth instead.
+    `max_concurrent_requests` bounds how many requests `generate_batch` keeps in flight.
     """
 
-    def __init__(self, spec: ModelSpec, context_length: int = 8192, timeout: float = 120.0) -> None:
+    def __init__(
+        self, spec: ModelSpec, context_length: int = 8192, timeout: float = 120.0, max_concurrent_requests: int = 8
+    ) -> None:
+        if type(max_concurrent_requests) is not int or max_concurrent_requests < 1:
+            raise InvalidSetting("max_concurrent_requests", f"must be a whole number >= 1, got {max_concurrent_requests!r}")
         self.spec = spec.text  # credentials already replaced by ***
         self.base_url = spec.location  # no credentials: they travel only in the header
         self.model_name = spec.model or ""
         self.context_length = context_length
         self.timeout = timeout
+        self.max_concurrent_requests = max_concurrent_requests
         self._credentials = spec.credentials
 
     def __repr__(self) -> str:
@@ -102,9 +109,36 @@ class EndpointChatModel:
         return Generation("".join(pieces), finish, len(pieces), first, time.perf_counter() - started)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
-        # The server batches concurrent requests itself (vLLM's continuous batching); one
-        # request at a time keeps this client simple and the order deterministic.
-        return [self.generate(messages, settings).text for messages in conversations]
+        """The answers in input order, with up to `max_concurrent_requests` requests in flight.
+
+        The server batches concurrent requests itself (vLLM's continuous batching), so a batch
+        takes about as long as its slowest answer rather than the sum of them all.
+
+        Raises
+        ------
+        EndpointError, PromptTooLong
+            The first failure, once no request is left running: on a failure the requests
+            still streaming stop at their next chunk, those not yet sent are dropped, and every
+            read is bounded by `timeout`, so no worker thread outlives the call.
+        """
+        if not conversations:
+            return []
+        abandon = threading.Event()
+        workers = min(self.max_concurrent_requests, len(conversations))
+        executor = ThreadPoolExecutor(workers, thread_name_prefix="coassist-endpoint")
+        try:
+            futures = [executor.submit(self.generate, messages, settings, None, abandon) for messages in conversations]
+            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            abandon.set()  # also on KeyboardInterrupt: the kernel must not wait out whole answers
+            executor.shutdown(wait=True, cancel_futures=True)
+        # Only failures from before the abandonment: a request cut off by it (a read that then
+        # timed out) is a consequence, not the cause.
+        for future in futures:
+            error = future.exception() if future in finished else None
+            if error is not None:
+                raise error
+        return [future.result().text for future in futures]
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "openai", "endpoint": self.base_url, "adapter": None}
@@ -129,6 +163,8 @@ class EndpointChatModel:
         }
         if settings.temperature > 0:
             body["top_p"] = settings.top_p
+        if settings.repetition_penalty != 1.0:  # vLLM's extension of the OpenAI body
+            body["repetition_penalty"] = settings.repetition_penalty
         url = f"{self.base_url}/chat/completions"
         request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=self._headers(), method="POST")
         try:

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from coassist.errors import ModelUnavailableOffline, UnknownModelSpec
-from coassist.llm.device import resolve_device, resolve_dtype
+from coassist.llm.device import resolve_device, resolve_dtype, resolve_quantization
 from coassist.llm.embedded import embedded_model_dir
+from coassist.llm.quantize import Quantization, quantize_linear_layers
 from coassist.llm.spec import ACCEPTED_SPECS, ModelSpec, parse_model_spec
 
 
@@ -33,6 +34,12 @@ class LoadedModel:
     adapter: str | None
     device: torch.device
     dtype: torch.dtype
+    quantization: Quantization | None = None
+
+    @property
+    def dtype_name(self) -> str:
+        """``int8`` for weight-only int8 layers, else the torch dtype: what provenance records."""
+        return self.quantization or str(self.dtype).removeprefix("torch.")
 
 
 def load_model_and_tokenizer(
@@ -45,14 +52,16 @@ def load_model_and_tokenizer(
     spec:
         A model spec (see `coassist.llm.spec`); OpenAI endpoints are not loadable here.
     device, dtype:
-        ``"auto"`` picks CUDA+bf16 when a GPU is visible, else CPU+fp32.
+        ``"auto"`` picks CUDA+bf16 when a GPU is visible, else the CPU with
+        `coassist.llm.device.CPU_AUTO_DTYPE`. ``"int8"`` (CPU only) loads fp32 and then
+        stores every linear layer's weight as int8 (`coassist.llm.quantize`).
     merge_adapter:
         Fold a PEFT adapter into the base weights (faster inference). Fine-tuning passes
         False to keep training the adapter itself.
 
     Raises
     ------
-    UnknownModelSpec, ModelPackageMissing, ModelUnavailableOffline
+    UnknownModelSpec, ModelPackageMissing, ModelUnavailableOffline, InvalidSetting
     """
     from transformers import AutoModelForCausalLM
 
@@ -61,6 +70,7 @@ def load_model_and_tokenizer(
         raise UnknownModelSpec(parsed.text, "an HTTP endpoint has no local weights to load", ACCEPTED_SPECS)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    quantization = resolve_quantization(dtype, torch_device)
 
     adapter = parsed.location if parsed.kind == "peft" else None
     with quiet_progress_bars():
@@ -76,9 +86,11 @@ def load_model_and_tokenizer(
                 model = model.merge_and_unload()
     model.to(torch_device)
     model.eval()
+    if quantization is not None:
+        quantize_linear_layers(model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, torch_dtype)
+    return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, torch_dtype, quantization)
 
 
 def adapter_base_spec(adapter_dir: Path) -> ModelSpec:

@@ -145,7 +145,7 @@ class LocalChatModel:
             "directory": self.loaded.directory,
             "adapter": self.loaded.adapter,
             "device": str(self.loaded.device),
-            "dtype": str(self.loaded.dtype).removeprefix("torch."),
+            "dtype": self.loaded.dtype_name,
             "context_length": self.context_length,
         }
 
@@ -164,6 +164,8 @@ class LocalChatModel:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if settings.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = settings.repetition_penalty
         return kwargs
 
 

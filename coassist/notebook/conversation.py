@@ -1,8 +1,10 @@
 """The running conversation that `%%assist` cells and the chat widget share.
 
-The model sees the system prompt, as many of the most recent exchanges as fit in its
-context window (leaving room for the answer), and the new question. Older turns are kept
-here (so `%assist history` shows them) but are not sent.
+The model sees the system prompt, as many of the most recent exchanges as fit both its
+context window (leaving room for the answer) and the history budget, and the new question.
+Older turns are kept here (so `%assist history` shows them) but are not sent. What gets
+recorded at all is the session's decision: answers that were cut off, interrupted or loop
+are left out, because small models repeat what they see earlier in the prompt.
 """
 
 from __future__ import annotations
@@ -40,25 +42,29 @@ class Conversation:
         token_budget: int,
         count_tokens: Callable[[list[Message]], int],
         with_history: bool = True,
+        history_budget: int | None = None,
     ) -> list[Message]:
-        """System prompt, the most recent exchanges that fit `token_budget`, then `question`.
+        """System prompt, the most recent exchanges that fit, then `question`.
 
-        Exchanges are dropped whole, oldest first: a half-kept exchange confuses small
-        models more than a missing one. The question itself is never trimmed; if it alone
-        does not fit, the caller's length check reports it.
+        Exchanges must fit `token_budget` (the whole prompt) and, when given, `history_budget`
+        (the tokens the exchanges add). They are dropped whole, oldest first: a half-kept
+        exchange confuses small models more than a missing one. The question itself is never
+        trimmed; if it alone does not fit, the caller's length check reports it.
         """
         head: list[Message] = [{"role": "system", "content": self.system_prompt}]
         tail: list[Message] = [{"role": "user", "content": question}]
         if not with_history:
             return head + tail
         kept: list[Message] = []
+        without_history = count_tokens(head + tail)
         for exchange in reversed(self.exchanges):
             candidate = [
                 {"role": "user", "content": exchange.question},
                 {"role": "assistant", "content": exchange.answer},
                 *kept,
             ]
-            if count_tokens(head + candidate + tail) > token_budget:
+            tokens = count_tokens(head + candidate + tail)
+            if tokens > token_budget or (history_budget is not None and tokens - without_history > history_budget):
                 break
             kept = candidate
         return head + kept + tail

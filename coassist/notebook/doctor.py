@@ -7,12 +7,13 @@ model is broken — which is when people run it.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 from typing import Any
 
 from coassist.errors import CoassistError
-from coassist.llm import ACCEPTED_SPECS, loaded_models, parse_model_spec
+from coassist.llm import ACCEPTED_SPECS, discovery, loaded_models, parse_model_spec
 from coassist.llm.embedded import default_cache_root, embedded_gguf_path
 from coassist.llm.spec import redact_url
 
@@ -34,13 +35,43 @@ def doctor_report(session: Any) -> str:
 
 
 def models_report(session: Any) -> str:
+    """What `%assist models` prints: the current model, the accepted specs, and every model
+    already on this machine (HF cache, servers on 127.0.0.1) with the line that switches to it."""
     lines = [f"current model: {redact_url(session.config.model)}", "", "accepted model specs:"]
     lines += [f"  {spec}" for spec in ACCEPTED_SPECS]
     lines += ["", f"embedded SmolLM2: {_embedded_status()}", "", "loaded in this kernel:"]
     lines += [f"  {m.spec}  ({m.describe().get('device', 'remote')})" for m in loaded_models()] or ["  (none yet)"]
     cached = sorted(p.name for p in default_cache_root().glob("*") if p.is_dir()) if default_cache_root().is_dir() else []
     lines += ["", f"dequantised cache ({default_cache_root()}):"] + ([f"  {c}" for c in cached] or ["  (empty)"])
+    lines += ["", f"causal LMs in the Hugging Face cache ({discovery.hub_cache_dir()}):"]
+    on_disk = discovery.cached_causal_lms()
+    for model in on_disk:
+        lines += [f"  {model.spec}  ({_size_text(model.size_bytes)})", _switch_line(model.spec)]
+    if not on_disk:
+        lines += [
+            "  (none) download one where there is internet, e.g. `hf download Qwen/Qwen2.5-1.5B-Instruct`,",
+            "  and copy the cache here (or set HF_HUB_CACHE to it)",
+        ]
+    ports = ", ".join(str(port) for port in discovery.LOCAL_SERVER_PORTS)
+    lines += ["", f"OpenAI-compatible servers on {discovery.LOCAL_HOST} (ports {ports}):"]
+    served = discovery.served_models()
+    for served_model in served:
+        lines += [f"  {served_model.spec}", _switch_line(served_model.spec)]
+    if not served:
+        lines += ["  (none answering) start one, e.g. `ollama serve` and `ollama pull qwen2.5:1.5b`, or vLLM on port 8000"]
     return "\n".join(lines)
+
+
+def _switch_line(spec: str) -> str:
+    # JSON quoting is valid Python: a path with a backslash or quote still pastes as a string.
+    return f"    %config Assist.model = {json.dumps(spec)}    (or %%assist -m {spec} for one cell)"
+
+
+def _size_text(size_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.1f} {unit}"
+    return f"{size_bytes} B"
 
 
 def _network_verdict(spec: str) -> str:

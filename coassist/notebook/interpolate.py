@@ -21,6 +21,7 @@ import decimal
 import re
 import string
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from coassist.errors import PromptTemplateError
@@ -45,6 +46,15 @@ _ACCEPTED = "{name}, {obj.attr}, {d[key]}, {In[3]} or {Out[2]}"
 _LITERAL = "Write {{ and }} for literal braces, or use --no-interpolate."
 
 
+@dataclass(frozen=True)
+class Placeholder:
+    """One filled `{field}`: the field as written (`sales`, `In[3]`) and the value it names,
+    after any conversion or format spec (which make it a string)."""
+
+    field: str
+    value: Any
+
+
 def interpolate(template: str, namespace: Mapping[str, Any], render: Callable[[Any], str]) -> str:
     """Replace each `{field}` with `render(value)`; literal text passes through untouched.
 
@@ -64,15 +74,33 @@ def interpolate(template: str, namespace: Mapping[str, Any], render: Callable[[A
     >>> interpolate("loss {loss:.2f}", {"loss": 0.12345}, str)
     'loss 0.12'
     """
+    return "".join(part if isinstance(part, str) else render(part.value) for part in fill(template, namespace))
+
+
+def fill(template: str, namespace: Mapping[str, Any]) -> list[str | Placeholder]:
+    """The template as literal text and looked-up `Placeholder`s, in order, parsed once.
+
+    Callers decide where each value's text goes (`interpolate` splices it in place; the
+    question layout moves long ones into a context block); none of them parses it again.
+
+    Raises
+    ------
+    PromptTemplateError
+        As `interpolate`.
+
+    >>> fill("Plot {df} by {{month}}", {"df": [1, 2]})
+    ['Plot ', Placeholder(field='df', value=[1, 2]), ' by {month}']
+    """
     try:
         parsed = list(_formatter.parse(template))
     except ValueError as error:
         raise PromptTemplateError(
             f"the prompt has unbalanced braces or a malformed placeholder ({error}). {_LITERAL}"
         ) from error
-    pieces: list[str] = []
+    parts: list[str | Placeholder] = []
     for literal, field, spec, conversion in parsed:
-        pieces.append(literal)
+        if literal:
+            parts.append(literal)
         if field is None:
             continue
         if field == "":
@@ -86,8 +114,19 @@ def interpolate(template: str, namespace: Mapping[str, Any], render: Callable[[A
         value = _lookup(field, namespace)
         if conversion is not None:
             value = _convert(field, shown, value, conversion)
-        pieces.append(render(_format(field, shown, value, spec) if spec else value))
-    return "".join(pieces)
+        parts.append(Placeholder(field, _format(field, shown, value, spec) if spec else value))
+    return _merge_literals(parts)
+
+
+def _merge_literals(parts: list[str | Placeholder]) -> list[str | Placeholder]:
+    """Adjacent literal pieces as one (`string.Formatter` splits text at each `{{` and `}}`)."""
+    merged: list[str | Placeholder] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return merged
 
 
 def _check_field(field: str, shown: str) -> None:

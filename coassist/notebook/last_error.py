@@ -36,12 +36,14 @@ DEFAULT_ERROR_REQUEST = "Explain this error and show how to fix the code."
 
 
 def error_question(error: CellError, request: str = "") -> str:
-    """The question `%assist error [request]` asks: the request, then the error in context.
+    """The question `%assist error [request]` asks: the error first, then the request.
 
-    One builder for the magic, the palette commands and the evaluation harness, so what is
-    measured is what users send.
+    The request comes last, as in every question (see `question_layout`): a small model answers
+    what it read last, so the traceback must not be the end of the prompt. One builder for the
+    magic, the palette commands and the evaluation harness, so what is measured is what users
+    send.
     """
-    return f"{request or DEFAULT_ERROR_REQUEST}\n\n{error.as_prompt_text()}"
+    return f"{error.as_prompt_text()}\n\nQuestion: {request or DEFAULT_ERROR_REQUEST}"
 
 
 class LastErrorTracker:

@@ -20,10 +20,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import Markdown, display
 
 from coassist.errors import CoassistError
+from coassist.notebook.answer_view import answer_markdown, answer_plain_and_html
 from coassist.notebook.code_blocks import extract_code
 from coassist.notebook.doctor import doctor_report, models_report
 from coassist.notebook.last_error import error_question
-from coassist.notebook.safe_markdown import markdown_to_safe_html
 from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import StreamingDisplay
 
@@ -207,17 +207,15 @@ class AssistMagics(Magics):
 
     def _present(self, answer: Answer, output_format: str, stream: StreamingDisplay) -> None:
         metadata = {"coassist": {**answer.provenance, "format": output_format}}
-        marker = "*(interrupted)*" if answer.interrupted else ""
-        text = answer.text + (f"\n\n{marker}" if marker else "")
+        text, html = answer_plain_and_html(answer, "`--max-new-tokens`")
         if output_format == "text":
             stream.finish({"text/plain": text}, metadata)
         else:
             # Model text is untrusted: never `text/markdown`, whose raw HTML JupyterLab would run
-            # in a just-executed cell. The marker is rendered apart so it never lands in a code block.
-            html = markdown_to_safe_html(answer.text) + (markdown_to_safe_html(marker) if marker else "")
+            # in a just-executed cell.
             stream.finish({"text/html": html, "text/plain": text}, metadata)
         if output_format == "code" and not answer.interrupted:
-            code = extract_code(answer.text)
+            code = extract_code(answer_markdown(answer))
             # Put it in a new cell for the user to read first; never run generated code.
             self.session.shell.set_next_input(code, replace=False)
             display(Markdown("*The code is in the next cell. Read it before you run it.*"))

@@ -10,25 +10,56 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from coassist.config import Assist
 from coassist.llm import ChatModel, GenerationSettings, Message, load_chat_model
-from coassist.llm.chat import TextCallback
+from coassist.llm.chat import FinishReason, TextCallback
+from coassist.llm.degenerate import is_degenerate
 from coassist.notebook.conversation import Conversation
-from coassist.notebook.interpolate import interpolate
+from coassist.notebook.interpolate import fill
 from coassist.notebook.last_error import LastErrorTracker
+from coassist.notebook.question_layout import lay_out_question
 from coassist.notebook.summarise import describe_value
+
+NotKeptReason = Literal["interrupted", "degenerate", "cut off"]
+"""Why an answer was left out of the conversation: stopped by the user, looping
+(`is_degenerate`), or cut off at `max_new_tokens`. A later answer would build on it, and
+small models copy what they see."""
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What came back, and everything needed to say where it came from."""
+    """What came back, and everything needed to say where it came from.
+
+    `finish` is how generation ended; `not_kept` why the answer is not in the conversation
+    (None when it is); `max_new_tokens` the limit it ran under, for the cut-off notice.
+    """
 
     text: str
     question: str
+    finish: FinishReason
+    not_kept: NotKeptReason | None
+    max_new_tokens: int
     provenance: dict[str, Any] = field(default_factory=dict)
-    interrupted: bool = False
+
+    @property
+    def interrupted(self) -> bool:
+        return self.finish == "interrupted"
+
+
+def generation_settings(
+    config: Assist, max_new_tokens: int | None = None, temperature: float | None = None
+) -> GenerationSettings:
+    """The settings an answer is generated with: `config`'s, with a cell's options on top.
+
+    One source for the magics, the chat widget and the evaluation harness's "product defaults".
+    """
+    return GenerationSettings(
+        max_new_tokens=max_new_tokens if max_new_tokens is not None else config.max_new_tokens,
+        temperature=temperature if temperature is not None else config.temperature,
+        repetition_penalty=config.repetition_penalty,
+    )
 
 
 class AssistSession:
@@ -37,29 +68,38 @@ class AssistSession:
     def __init__(self, shell: Any, config: Assist | None = None) -> None:
         self.shell = shell
         self.config = config or Assist(parent=shell)
-        self.conversation = Conversation()
+        self.conversation = Conversation(system_prompt=self.config.system_prompt)
+        # `%config Assist.system_prompt = ...` takes effect from the next question on.
+        self.config.observe(self._use_system_prompt, names="system_prompt")
         self.errors = LastErrorTracker()
 
     def model(self, spec: str | None = None) -> ChatModel:
         return load_chat_model(spec or self.config.model, device=self.config.device, dtype=self.config.dtype)
 
     def settings(self, max_new_tokens: int | None = None, temperature: float | None = None) -> GenerationSettings:
-        return GenerationSettings(
-            max_new_tokens=max_new_tokens if max_new_tokens is not None else self.config.max_new_tokens,
-            temperature=temperature if temperature is not None else self.config.temperature,
-        )
+        return generation_settings(self.config, max_new_tokens, temperature)
 
     def fill_template(self, template: str, sample_rows: int | None = None) -> str:
-        """Interpolate `{name}` from the user namespace, plus `{last_error}`."""
+        """Interpolate `{name}` from the user namespace, plus `{last_error}`.
+
+        Long and multi-line values (tables, cell sources, errors) are described before the
+        question and named in it; see `question_layout`.
+        """
         rows = self.config.dataframe_sample_rows if sample_rows is None else sample_rows
         budget = self.config.context_budget_tokens
-        return interpolate(template, self._namespace(), lambda value: describe_value(value, budget, rows))
+        return lay_out_question(fill(template, self._namespace()), lambda value: describe_value(value, budget, rows))
 
     def messages(
         self, question: str, model: ChatModel, settings: GenerationSettings, with_history: bool = True
     ) -> list[Message]:
         budget = model.context_length - settings.max_new_tokens
-        return self.conversation.messages_for(question, budget, model.count_tokens, with_history and self.config.history)
+        return self.conversation.messages_for(
+            question,
+            budget,
+            model.count_tokens,
+            with_history and self.config.history,
+            history_budget=self.config.history_budget_tokens,
+        )
 
     def ask(
         self,
@@ -70,11 +110,11 @@ class AssistSession:
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
     ) -> Answer:
-        """Ask `question` (already interpolated) and record the exchange.
+        """Ask `question` (already interpolated) and record the exchange if it is worth keeping.
 
-        A kernel interrupt or a set `stop` event keeps what was generated, marks the answer
-        interrupted, and leaves it out of the conversation: half an answer is a poor example
-        to build on.
+        A kernel interrupt or a set `stop` event keeps what was generated and marks the answer
+        interrupted. Interrupted, looping and cut-off answers are left out of the conversation
+        (`Answer.not_kept` says which): half an answer or a loop is a poor example to build on.
         """
         model = self.model(spec)
         settings = settings or self.settings()
@@ -87,21 +127,28 @@ class AssistSession:
             if on_text is not None:
                 on_text(piece)
 
+        finish: FinishReason
         try:
             generation = model.generate(messages, settings, on_text=collect, stop=stop)
-            text, interrupted = generation.text, generation.finish == "interrupted"
+            text, finish = generation.text, generation.finish
         except KeyboardInterrupt:
-            text, interrupted = "".join(pieces), True
+            text, finish = "".join(pieces), "interrupted"
+        not_kept = _not_kept_reason(text, finish)
         provenance = {
             **model.describe(),
             "settings": settings.as_dict(),
             "history_turns": (len(messages) - 2) // 2,
             "seconds": round(time.perf_counter() - started, 3),
-            "interrupted": interrupted,
+            "finish": finish,
+            "interrupted": finish == "interrupted",
+            "not_kept": not_kept,
         }
-        if not interrupted:
+        if not_kept is None:
             self.conversation.record(question, text, model.spec)
-        return Answer(text, question, provenance, interrupted)
+        return Answer(text, question, finish, not_kept, settings.max_new_tokens, provenance)
+
+    def _use_system_prompt(self, change: dict[str, Any]) -> None:
+        self.conversation.system_prompt = change["new"]
 
     def _namespace(self) -> Mapping[str, Any]:
         user_ns = self.shell.user_ns
@@ -110,6 +157,17 @@ class AssistSession:
             error = self.errors.error
             extras["last_error"] = error.as_prompt_text() if error else "(no error has been raised yet)"
         return _ChainedNamespace(user_ns, extras)
+
+
+def _not_kept_reason(text: str, finish: FinishReason) -> NotKeptReason | None:
+    """Why this answer stays out of the conversation, or None to keep it."""
+    if finish == "interrupted":
+        return "interrupted"
+    if is_degenerate(text):  # before "cut off": a loop usually runs into the limit, and is the real fault
+        return "degenerate"
+    if finish == "length":
+        return "cut off"
+    return None
 
 
 class _ChainedNamespace(Mapping[str, Any]):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from coassist.plan.generate import generate_instance
     from coassist.plan.io import load_tasks, load_workers, write_plan_csv
     from coassist.plan.model import AllocateOptions, PassRouter, Plan, Subtask, Worker
+    from coassist.plan.replanning import Move, PlanDiff, Progress, Replan, WorkerChange, replan
     from coassist.plan.report import summary
     from coassist.plan.seed import SeedResult, seed_lp
 
@@ -37,6 +38,7 @@ _HOME = {
         "coassist.plan.generate": ("generate_instance",),
         "coassist.plan.io": ("load_tasks", "load_workers", "write_plan_csv"),
         "coassist.plan.model": ("AllocateOptions", "PassRouter", "Plan", "Subtask", "Worker"),
+        "coassist.plan.replanning": ("Move", "PlanDiff", "Progress", "Replan", "WorkerChange", "replan"),
         "coassist.plan.report": ("summary",),
         "coassist.plan.seed": ("SeedResult", "seed_lp"),
     }.items()
@@ -55,18 +57,24 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AllocateOptions",
     "Explanation",
+    "Move",
     "PassRouter",
     "Plan",
+    "PlanDiff",
+    "Progress",
+    "Replan",
     "Schedule",
     "SeedResult",
     "Subtask",
     "Worker",
+    "WorkerChange",
     "allocate",
     "explain_infeasibility",
     "generate_instance",
     "load_tasks",
     "load_workers",
     "plot_gantt",
+    "replan",
     "schedule",
     "seed_lp",
     "summary",

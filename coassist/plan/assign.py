@@ -38,7 +38,15 @@ def _highs_available() -> bool:
     return True
 
 
-def _solve(form: Formulation, opts: AllocateOptions, deadline: float) -> tuple[Solution, str]:
+def solve_model(
+    form: Formulation, opts: AllocateOptions, deadline: float, start: Solution | None = None
+) -> tuple[Solution, str]:
+    """Solve `form` by the strategy of `opts` before `deadline` (a `time.perf_counter()` value).
+
+    `start`, a whole integral plan with a proven bound, takes the place of the LP and repair
+    steps and seeds the MILP: re-planning passes one built from the current plan. The PuLP +
+    CBC path solves cold.
+    """
     solver = opts.solver
     if solver == "auto":
         solver = "highs" if _highs_available() else "cbc"
@@ -53,27 +61,32 @@ def _solve(form: Formulation, opts: AllocateOptions, deadline: float) -> tuple[S
     from coassist.plan.repair import improve, repair
 
     if opts.method == "exact" and not opts.relax:
-        return solve_highs(form, integer=True, time_limit=remaining, gap=opts.gap), "highs-milp"
-    lp = solve_highs(form, integer=False, time_limit=remaining)
-    if opts.relax or lp.values is None:
-        return lp, "highs-lp"
-    best = repair(form, lp, deadline=deadline, gap=opts.gap)
-    method = "lp+repair"
-    if best.values is None or opts.method == "repair" or _gap(best.objective, best.bound) <= opts.gap:
+        seed = None if start is None else start.values
+        milp = solve_highs(form, integer=True, time_limit=remaining, gap=opts.gap, start=seed)
+        return milp, "highs-milp" if start is None else "warm+highs-milp"
+    if start is None:
+        lp = solve_highs(form, integer=False, time_limit=remaining)
+        if opts.relax or lp.values is None:
+            return lp, "highs-lp"
+        best, method = repair(form, lp, deadline=deadline, gap=opts.gap), "lp+repair"
+    else:
+        best, method = start, "warm"
+    if best.values is None or opts.method == "repair" or relative_gap(best.objective, best.bound) <= opts.gap:
         return best, method
     remaining = deadline - time.perf_counter()
     if form.n_cols <= _SMALL_MODEL and remaining > 0:
         milp = solve_highs(form, integer=True, time_limit=remaining, gap=opts.gap, start=best.values)
         if milp.values is not None and milp.objective <= best.objective + 1e-9:
-            bound = max(lp.bound, milp.bound)
+            bound = max(best.bound, milp.bound)
             return Solution(
                 milp.values, milp.objective, bound, milp.status, seconds=milp.seconds
-            ), "highs-milp"
-        return Solution(best.values, best.objective, max(lp.bound, milp.bound), "feasible"), method
-    return improve(form, best, deadline=deadline, gap=opts.gap), "lp+repair+search"
+            ), "highs-milp" if start is None else "warm+highs-milp"
+        return Solution(best.values, best.objective, max(best.bound, milp.bound), "feasible"), method
+    return improve(form, best, deadline=deadline, gap=opts.gap), f"{method}+search"
 
 
-def _gap(cost: float, bound: float) -> float:
+def relative_gap(cost: float, bound: float) -> float:
+    """(cost - bound) / cost, the gap `Plan.gap` reports; inf without a finite bound."""
     if not np.isfinite(bound):
         return float("inf")
     return max(0.0, (cost - bound) / max(abs(cost), 1e-9))
@@ -114,7 +127,7 @@ def allocate(
     covered[form.col_task[~form.col_review]] = True
     if not covered.all():
         _raise_infeasible(subtasks, team, p_pass)
-    sol, method = _solve(form, opts, deadline)
+    sol, method = solve_model(form, opts, deadline)
     if sol.status == "infeasible":
         _raise_infeasible(subtasks, team, p_pass)
     if sol.values is None:
@@ -134,11 +147,11 @@ def _raise_infeasible(subtasks: list[Subtask], team: list[Worker], p_pass: PassR
     raise InfeasiblePlan(why.message, explanation=why)
 
 
-def _plan(form: Formulation, sol: Solution, opts: AllocateOptions, method: str, seconds: float) -> Plan:
-    values = np.asarray(sol.values, float)
+def work_pieces(form: Formulation, values: np.ndarray) -> pd.DataFrame:
+    """The columns chosen in `values` as pieces of work: `subtask, worker, role, share, hours, cost`."""
     used = np.flatnonzero(values > 1e-9)
     share = values[used]
-    pieces = pd.DataFrame(
+    return pd.DataFrame(
         {
             "subtask": [form.subtasks[i].id for i in form.col_task[used]],
             "worker": [form.workers[w].id for w in form.col_worker[used]],
@@ -148,7 +161,13 @@ def _plan(form: Formulation, sol: Solution, opts: AllocateOptions, method: str, 
             "cost": share * form.col_cost[used],
         }
     )
-    sched = schedule(form.subtasks, pieces)
+
+
+def _plan(form: Formulation, sol: Solution, opts: AllocateOptions, method: str, seconds: float) -> Plan:
+    values = np.asarray(sol.values, float)
+    used = np.flatnonzero(values > 1e-9)
+    share = values[used]
+    sched = schedule(form.subtasks, work_pieces(form, values))
     assignments = sched.pieces.loc[:, ["subtask", "worker", "role", "start", "end", "share", "hours", "cost"]]
     m = len(form.workers)
     hours = np.bincount(form.col_worker[used], share * form.col_hours[used], minlength=m)
@@ -174,7 +193,7 @@ def _plan(form: Formulation, sol: Solution, opts: AllocateOptions, method: str, 
             }
         )
     total = float(cost.sum())
-    gap = _gap(total, sol.bound)
+    gap = relative_gap(total, sol.bound)
     status: PlanStatus = "relaxed" if opts.relax else ("optimal" if gap <= opts.gap + 1e-12 else "feasible")
     return Plan(
         assignments=assignments,

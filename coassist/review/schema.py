@@ -3,9 +3,10 @@
 One schema serves SQLite (the default, one file per user) and PostgreSQL (a team's server), so
 only portable types are used: JSON for lists and provenance, `DateTime` holding UTC.
 
-Bump `SCHEMA_VERSION` whenever a table changes and add the upgrade step where
-`store._create_or_check_schema` reads the version: a coassist that finds a higher number than it
-knows refuses the database rather than misreading it.
+A change to a table is an Alembic revision in ``coassist/review/migrations/versions``, which
+also bumps `SCHEMA_VERSION` and the ``coassist_schema`` row (see `coassist.review.store`): a
+coassist that finds a revision or a number it does not know refuses the database rather than
+misreading it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ class Base(DeclarativeBase):
 
 
 class SchemaInfo(Base):
-    """A single row: the schema version the database was written with."""
+    """A single row: the schema version the database was written with (kept for coassists from
+    before Alembic, which read only this; see `coassist.review.store`)."""
 
     __tablename__ = "coassist_schema"
     id: Mapped[int] = mapped_column(primary_key=True)

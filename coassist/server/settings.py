@@ -9,6 +9,7 @@ from __future__ import annotations
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
+from coassist.notebook.inline_completion import COMPLETION_MAX_NEW_TOKENS
 from coassist.server.completion import DEADLINE_SECONDS, LOAD_RETRY_SECONDS
 
 
@@ -23,7 +24,7 @@ class CoassistServer(Configurable):
         config=True
     )
     completion_max_new_tokens = Int(
-        32, min=1, help="Longest inline completion, in tokens: ghost text is a line or two, not an essay."
+        COMPLETION_MAX_NEW_TOKENS, min=1, help="Longest inline completion, in tokens: ghost text is a line or two, not an essay."
     ).tag(config=True)
     completion_context_chars = Int(
         2000, min=100, help="Characters before the cursor sent to the model; older code is cut off."

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coassist.errors import CoassistError
 from coassist.train import _config_cli
+
+if TYPE_CHECKING:
+    from coassist.train.lora import HeldOutComparison
 
 
 def add_train_commands(subparsers: Any) -> None:
@@ -27,7 +30,9 @@ def add_train_commands(subparsers: Any) -> None:
     finetune = subparsers.add_parser(
         "finetune",
         help="LoRA fine-tune the assistant on chat JSONL",
-        description="LoRA fine-tune the assistant on chat JSONL; prints the held-out loss before and after. "
+        description="LoRA fine-tune the assistant on chat JSONL; prints the held-out loss before and after, "
+        "then compares the base's and the adapter's answers to the held-out conversations (chrF, as "
+        "`coassist eval` scores team drafts) and says whether the adapter is better. "
         "The output directory is a model spec: `%%assist -m OUT`.",
     )
     _config_cli.add_options(finetune, LoraTrainingConfig)
@@ -54,6 +59,11 @@ def _run_finetune(args: argparse.Namespace) -> int:
     print(f"held-out loss after:  {result.eval_loss_after:.4f}")
     print(f"steps: {result.steps}, tokens/s: {result.tokens_per_second:.0f}")
     print(f"adapter: {result.adapter_dir}  (use it with: %%assist -m {result.adapter_dir})")
+    if result.held_out is None:
+        print("held-out answers: not compared (--eval-max-new-tokens 0)")
+    else:
+        print(_comparison_table(result.held_out))
+        print(result.held_out.verdict(result.adapter_dir))
     return 0
 
 
@@ -90,6 +100,18 @@ def _refuse(command: str, error: Exception, flags: dict[str, str]) -> int:
             message = f"{flag}: {message}"
     print(f"coassist {command}: {message}", file=sys.stderr)
     return 1
+
+
+def _comparison_table(comparison: HeldOutComparison) -> str:
+    """The held-out answers of the base and the adapter, one row each, as `coassist eval` counts them."""
+    lines = ["held-out answers  n  passed  mean chrF  degenerate  cut off"]
+    for name, summary in (("base", comparison.base), ("adapter", comparison.adapter)):
+        chrf = "-" if summary.mean_value is None else f"{summary.mean_value:.1f}"
+        lines.append(
+            f"{name:<16} {summary.n:2d}  {summary.passed:6d}  {chrf:>9}  "
+            f"{summary.degenerate_rate:10.0%}  {summary.cutoff_rate:7.0%}"
+        )
+    return "\n".join(lines)
 
 
 def _reliability_table(metrics: Any) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,12 @@ from tqdm.auto import tqdm
 
 from coassist.atomic_dir import atomic_directory
 from coassist.errors import InvalidTrainingConfig, NotEnoughData, OutputDirInUse
-from coassist.llm.device import resolve_device
+from coassist.eval import product_defaults
+from coassist.eval.report import Summary, summarise
+from coassist.eval.runner import TaskResult, run_task
+from coassist.eval.team import CHRF_PASS, TeamTask
+from coassist.llm.chat import GenerationSettings
+from coassist.llm.device import resolve_device, training_dtype
 from coassist.llm.loading import adapter_base_spec, load_model_and_tokenizer
 from coassist.llm.spec import ModelSpec
 from coassist.train import _checks as checks
@@ -52,6 +58,10 @@ LLAMA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up
 (the QLoRA paper's finding) for little extra compute on a model this size."""
 
 SUMMARY_FILE = "coassist_training.json"
+
+MIN_HELD_OUT_TO_DECIDE = 10
+"""Held-out conversations below which the answer comparison gives no verdict: with fewer, one
+answer moves the mean chrF by several points, more than a short run usually changes it."""
 
 Batch = dict[str, torch.Tensor]
 """A collated micro-batch: ``input_ids``, ``attention_mask`` and ``labels``, each (B, T)."""
@@ -101,6 +111,14 @@ class LoraTrainingConfig:
         default=0.1,
         metadata={
             "help": "share of --data held out (at least one conversation) when there is no --eval-data"
+        },
+    )
+    eval_max_new_tokens: int = field(
+        default=128,
+        metadata={
+            "help": "after training, the base and the adapter answer each held-out conversation (greedy, "
+            "at most this many tokens), scored by chrF against its last answer as `coassist eval` scores "
+            "team drafts; 0 skips this comparison"
         },
     )
     epochs: int = field(default=3, metadata={"help": "passes over the training conversations"})
@@ -196,7 +214,7 @@ class LoraTrainingConfig:
             "keep_checkpoints",
         ):
             checks.whole(name, getattr(self, name), minimum=1)
-        for name in ("warmup_steps", "checkpoint_every", "seed"):
+        for name in ("warmup_steps", "checkpoint_every", "seed", "eval_max_new_tokens"):
             checks.whole(name, getattr(self, name), minimum=0)
         checks.positive_number("learning_rate", self.learning_rate)
         checks.non_negative_number("weight_decay", self.weight_decay)
@@ -240,6 +258,68 @@ class StepRecord:
     seconds: float
 
 
+@dataclass(frozen=True)
+class HeldOutComparison:
+    """The base and the adapter answering the held-out conversations, scored as `coassist eval`
+    scores the team's reviewed drafts: chrF (0-100) of each answer against the conversation's
+    last answer, passed at chrF >= `CHRF_PASS`.
+
+    The held-out loss says how likely the reference answers became; this says whether the
+    answers the model now writes are closer to them, which is what a reviewer sees.
+    """
+
+    base: Summary
+    """The model training started from (`LoraTrainingConfig.base`)."""
+    adapter: Summary
+    adapter_higher: int
+    """Conversations on which the adapter's answer scores a higher chrF than the base's."""
+
+    @property
+    def n(self) -> int:
+        return self.adapter.n
+
+    @property
+    def adapter_is_better(self) -> bool:
+        """A higher mean chrF (say nothing about `n`: `verdict` does)."""
+        return _mean_chrf(self.adapter) > _mean_chrf(self.base)
+
+    def summary(self) -> str:
+        """``held-out chrF 31.2 -> 38.5, pass 1/4 -> 2/4, degenerate 0/4 -> 0/4``."""
+        base, adapter = self.base, self.adapter
+        return (
+            f"held-out chrF {_mean_chrf(base):.1f} -> {_mean_chrf(adapter):.1f}, "
+            f"pass {base.passed}/{base.n} -> {adapter.passed}/{adapter.n}, "
+            f"degenerate {_degenerate(base)}/{base.n} -> {_degenerate(adapter)}/{adapter.n}"
+        )
+
+    def verdict(self, adapter_dir: Path) -> str:
+        """One line: is the adapter better on the held-out split, and how to switch to it if so."""
+        counted = (
+            f"mean chrF {_mean_chrf(self.base):.1f} -> {_mean_chrf(self.adapter):.1f}, "
+            f"higher on {self.adapter_higher} of {self.n} conversations"
+        )
+        if self.n < MIN_HELD_OUT_TO_DECIDE:
+            return (
+                f"n={self.n}: too few to decide ({counted}); hold out at least {MIN_HELD_OUT_TO_DECIDE} "
+                "conversations (--eval-data, --eval-fraction)"
+            )
+        if not self.adapter_is_better:
+            return f"the adapter is not better on the held-out split ({counted}); keep the current model"
+        return (
+            f"the adapter is better on the held-out split ({counted}); "
+            f'switch with: %config Assist.model = "{adapter_dir.resolve()}"'
+        )
+
+
+def _mean_chrf(summary: Summary) -> float:
+    """The mean chrF of the answers; 0 when no held-out prompt fitted the model's context."""
+    return summary.mean_value if summary.mean_value is not None else 0.0
+
+
+def _degenerate(summary: Summary) -> int:
+    return round(summary.degenerate_rate * summary.n)
+
+
 @dataclass
 class LoraResult:
     """What a fine-tuning run produced and how well it did on held-out conversations."""
@@ -258,6 +338,8 @@ class LoraResult:
     """Step of the checkpoint this run continued from, if any."""
     history: list[StepRecord] = field(default_factory=list)
     """Steps taken in this run (not those before a resume)."""
+    held_out: HeldOutComparison | None = None
+    """The base's and the adapter's held-out answers, scored; None when `eval_max_new_tokens` is 0."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -266,8 +348,9 @@ class LoraResult:
 
     def summary(self) -> str:
         resumed = f" (resumed from step {self.resumed_from})" if self.resumed_from is not None else ""
+        answers = f"; {self.held_out.summary()}" if self.held_out is not None else ""
         return (
-            f"held-out loss {self.eval_loss_before:.4f} -> {self.eval_loss_after:.4f} "
+            f"held-out loss {self.eval_loss_before:.4f} -> {self.eval_loss_after:.4f}{answers} "
             f"after {self.steps} steps{resumed} on {self.train_examples} conversations "
             f"({self.eval_examples} held out); adapter: {self.adapter_dir}"
         )
@@ -284,7 +367,9 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     Returns
     -------
     LoraResult
-        With the held-out loss before and after, and the per-step history.
+        With the held-out loss before and after, the per-step history, and (unless
+        `eval_max_new_tokens` is 0) the base's and the adapter's held-out answers scored as
+        `coassist eval` scores team drafts.
 
     Raises
     ------
@@ -305,8 +390,8 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     any, whole, and never half of a new one.
 
     The body (about 50 lines, past the usual 60 with this docstring) is the whole run kept in
-    one piece on purpose, as nanoGPT's train.py is: setup, the loop, the save, read top to
-    bottom. Each thing it does is a named function (`_train_step`, `_answer_loss`, ...).
+    one piece on purpose, as nanoGPT's train.py is: setup, the loop, the save, the comparison,
+    read top to bottom. Each thing it does is a named function (`_train_step`, `_answer_loss`, ...).
 
     Examples
     --------
@@ -361,7 +446,53 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
         history=history,
     )
     _save_adapter(model, tokenizer, config, result)
+    del model, optimizer, trainable  # free the training copy before the compared models load
+    result.held_out = compare_on_held_out(config, eval_chats)
+    _write_summary(config.output_dir, config, result)  # again, now with the comparison
     return result
+
+
+def compare_on_held_out(config: LoraTrainingConfig, chats: list[ChatExample]) -> HeldOutComparison | None:
+    """Score the base's and the saved adapter's answers to `chats` (None when
+    `eval_max_new_tokens` is 0).
+
+    Each model loads from its spec on the training device, the adapter merged, as
+    `load_chat_model` would load it, but outside its cache, so each is freed once scored.
+    Answers are greedy with the product's other generation defaults (what a user would see),
+    cut at `eval_max_new_tokens`.
+    """
+    if not config.eval_max_new_tokens:
+        return None
+    tasks = [_held_out_task(chat, config.eval_max_new_tokens) for chat in chats]
+    settings = replace(product_defaults(), temperature=0.0)
+    base = _answer_all(config.base, tasks, settings, config)
+    adapter = _answer_all(str(config.output_dir), tasks, settings, config)
+    higher = sum((a.value or 0.0) > (b.value or 0.0) for a, b in zip(adapter, base, strict=True))
+    return HeldOutComparison(
+        summarise(config.base, "team", base), summarise(str(config.output_dir), "team", adapter), higher
+    )
+
+
+def _held_out_task(chat: ChatExample, max_new_tokens: int) -> TeamTask:
+    """The conversation up to its last answer as a team task: the messages before that answer
+    are the prompt, the answer is the reference."""
+    last = max(i for i, message in enumerate(chat.messages) if message["role"] == "assistant")
+    return TeamTask(
+        id=f"{chat.source}:{chat.line}",
+        messages=tuple(chat.messages[:last]),
+        reference=chat.messages[last]["content"],
+        max_new_tokens=max_new_tokens,
+    )
+
+
+def _answer_all(
+    spec: str, tasks: list[TeamTask], settings: GenerationSettings, config: LoraTrainingConfig
+) -> list[TaskResult]:
+    from coassist.llm.local import LocalChatModel
+
+    model = LocalChatModel(load_model_and_tokenizer(spec, device=config.device))
+    bar = tqdm(tasks, desc=f"answer held-out ({spec})", unit="answer", disable=not config.progress)
+    return [run_task(model, task, settings) for task in bar]
 
 
 def _train_step(
@@ -494,7 +625,10 @@ def _load_trainable(config: LoraTrainingConfig) -> tuple[Any, Any, str]:
     """The PEFT model to train (seeded), its tokenizer, and the base spec the adapter records."""
     random.seed(config.seed)
     torch.manual_seed(config.seed)  # LoRA's A matrices are initialised from this
-    loaded = load_model_and_tokenizer(config.base, device=config.device, merge_adapter=False)
+    device = resolve_device(config.device)
+    loaded = load_model_and_tokenizer(
+        config.base, device=config.device, dtype=training_dtype(device), merge_adapter=False
+    )
     base_spec = _base_spec_text(loaded.spec)
     return _trainable_peft_model(loaded.model, config, base_spec), loaded.tokenizer, base_spec
 
@@ -640,8 +774,24 @@ def _write_summary(output: Path, config: LoraTrainingConfig, result: LoraResult)
         "steps": result.steps,
         "train_examples": result.train_examples,
         "eval_examples": result.eval_examples,
+        "held_out_answers": _comparison_summary(result),
         "config": {
             name: str(value) if isinstance(value, Path) else value for name, value in asdict(config).items()
         },
     }
-    (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    staged = output / (SUMMARY_FILE + ".tmp")  # replaced whole: a crash never leaves half a summary
+    staged.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(staged, output / SUMMARY_FILE)
+
+
+def _comparison_summary(result: LoraResult) -> dict[str, Any] | None:
+    comparison = result.held_out
+    if comparison is None:
+        return None
+    return {
+        "chrf_pass": CHRF_PASS,
+        "base": asdict(comparison.base),
+        "adapter": asdict(comparison.adapter),
+        "adapter_higher": comparison.adapter_higher,
+        "verdict": comparison.verdict(result.adapter_dir),
+    }

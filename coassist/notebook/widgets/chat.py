@@ -21,8 +21,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from coassist.errors import CoassistError
+from coassist.notebook.answer_view import answer_markdown, answer_notice
 from coassist.notebook.safe_markdown import markdown_to_safe_html
-from coassist.notebook.session import AssistSession, get_session
+from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import Throttle
 from coassist.notebook.widgets._status import status_html
 
@@ -112,17 +113,18 @@ class ChatWidget(widgets.VBox):
         if self._worker is not None:
             self._worker.join(timeout)
 
-    def render(self, pending: str | None = None, partial: str = "", suffix: str = " ▌") -> None:
-        """Show the shared conversation, plus the question being answered now (or just stopped)."""
+    def render(self, pending: str | None = None, partial: str = "", notice: str | None = None) -> None:
+        """Show the shared conversation, plus the question being answered now, or just answered
+        and left out of the conversation (then `notice` says why, and no cursor is shown)."""
         turns = [self._turn(e.question, e.answer) for e in self.session.conversation.exchanges]
         if pending is not None:
-            turns.append(self._turn(pending, partial + suffix))
+            turns.append(self._turn(pending, partial if notice else partial + " ▌", notice))
         self.transcript.value = _scroll_box_html(
             "".join(turns) or "<i>No exchanges yet: ask below or in a %%assist cell.</i>"
         )
 
-    def _turn(self, question: str, answer: str) -> str:
-        return _turn_html(self._typed.get(question, question), question, answer)
+    def _turn(self, question: str, answer: str, notice: str | None = None) -> str:
+        return _turn_html(self._typed.get(question, question), question, answer, notice)
 
     def _answer(self, question: str) -> None:
         pieces: list[str] = []
@@ -135,24 +137,23 @@ class ChatWidget(widgets.VBox):
                 self.render(question, "".join(pieces))
 
         self.render(question)
-        stopped: str | None = None
+        left_out: Answer | None = None
         try:
             answer = self.session.ask(question, on_text=on_text, stop=self._stop)
-            if answer.interrupted:
-                # The session leaves a stopped answer out of the conversation; show it until the
-                # next question so nothing the user saw vanishes.
-                stopped = answer.text
-                self.status.value = (
-                    "<i>Stopped; the partial answer is shown but not kept in the conversation.</i>"
-                )
+            if answer.not_kept is not None:
+                # The session leaves a stopped, cut-off or looping answer out of the conversation;
+                # show it, with the notice saying so, until the next question so nothing the user
+                # saw vanishes.
+                left_out = answer
         except Exception as error:  # a worker thread must report its failure, not die silently
             self.status.value = status_html(f"{type(error).__name__}: {error}", "error")
         finally:
             self.send_button.disabled, self.stop_button.disabled = False, True
-            if stopped is None:
+            if left_out is None:
                 self.render()
             else:
-                self.render(question, stopped, suffix=" (stopped)")
+                notice = answer_notice(left_out, "`%config Assist.max_new_tokens`")
+                self.render(question, answer_markdown(left_out), notice)
 
 
 def _kernel_session() -> AssistSession:
@@ -176,9 +177,9 @@ def _scroll_box_html(content: str) -> str:
     )
 
 
-def _turn_html(typed: str, question: str, answer: str) -> str:
-    """One exchange: what the user typed (the expanded prompt a click away) and the answer as
-    safe Markdown."""
+def _turn_html(typed: str, question: str, answer: str, notice: str | None = None) -> str:
+    """One exchange: what the user typed (the expanded prompt a click away), the answer as safe
+    Markdown, and the notice (rendered apart, so it never lands in the answer's code block)."""
     expanded = (
         ""
         if typed == question
@@ -189,6 +190,7 @@ def _turn_html(typed: str, question: str, answer: str) -> str:
         '<div class="coassist-turn">'
         '<div class="coassist-question" style="white-space: pre-wrap"><b>You:</b> '
         f"{html.escape(typed, quote=False)}</div>{expanded}"
-        f'<div class="coassist-answer"><b>coassist:</b> {markdown_to_safe_html(answer).strip()}</div>'
+        f'<div class="coassist-answer"><b>coassist:</b> {markdown_to_safe_html(answer).strip()}'
+        f"{markdown_to_safe_html(notice).strip() if notice else ''}</div>"
         "</div>"
     )

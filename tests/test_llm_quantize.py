@@ -1,0 +1,97 @@
+"""int8 layers: the layer's arithmetic, loading a model with dtype "int8", and where it is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+from coassist.errors import InvalidSetting
+from coassist.llm import device as device_module
+from coassist.llm.chat import GenerationSettings
+from coassist.llm.device import resolve_dtype, resolve_quantization
+from coassist.llm.loading import load_model_and_tokenizer
+from coassist.llm.local import LocalChatModel
+from coassist.llm.quantize import quantize_linear_layers
+from coassist.train.lora import LoraTrainingConfig, _load_trainable
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data" / "sft_example.jsonl"
+
+
+def quantized_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, DynamicQuantizedLinear)]
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_an_int8_layer_matches_the_float_layer_within_tolerance(bias: bool) -> None:
+    torch.manual_seed(0)
+    float_layer = nn.Sequential(nn.Linear(96, 40, bias=bias))
+    x = torch.randn(2, 5, 96)
+    expected = float_layer(x)
+
+    assert quantize_linear_layers(float_layer) == 1
+    got = float_layer(x)
+
+    assert quantized_layers(float_layer) and got.shape == expected.shape and got.dtype == torch.float32
+    relative_error = (got - expected).norm() / expected.norm()
+    assert relative_error < 0.02, f"int8 drifted {relative_error:.3f} from fp32"
+    assert not torch.equal(got, expected), "the layer was not quantised"
+
+
+def test_quantize_replaces_every_linear_layer_including_the_output_head(tiny_model_dir: Path) -> None:
+    loaded = load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="float32")
+    linear_count = sum(isinstance(m, nn.Linear) for m in loaded.model.modules())
+
+    assert quantize_linear_layers(loaded.model) == linear_count > 0
+    assert not any(type(m) is nn.Linear for m in loaded.model.modules())
+    assert isinstance(loaded.model.lm_head, DynamicQuantizedLinear)
+
+
+def test_a_model_loaded_as_int8_generates_and_says_so(tiny_model_dir: Path) -> None:
+    reference = LocalChatModel(load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="float32"))
+    model = LocalChatModel(load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="int8"))
+    messages = [{"role": "user", "content": "def add(a, b):"}]
+    inputs = model._encode(messages)
+
+    with torch.inference_mode():
+        logits = model.model(**inputs).logits
+        reference_logits = reference.model(**inputs).logits
+    generation = model.generate(messages, GenerationSettings(max_new_tokens=6, temperature=0.0))
+
+    assert torch.allclose(logits, reference_logits, atol=0.05)
+    assert generation.new_tokens > 0 and generation.text
+    assert model.describe()["dtype"] == "int8" and reference.describe()["dtype"] == "float32"
+    assert isinstance(model.model.lm_head, DynamicQuantizedLinear)
+
+
+def test_int8_is_refused_off_the_cpu_and_named_among_the_accepted_dtypes() -> None:
+    cuda = torch.device("cuda")  # a device object: the refusal needs no GPU to be checked
+    with pytest.raises(InvalidSetting, match=r"^dtype: 'int8' \(int8 quantised layers\) runs on the CPU only"):
+        resolve_quantization("int8", cuda)
+    with pytest.raises(InvalidSetting, match=r"use one of: auto, .*, int8 "):
+        resolve_dtype("int4", torch.device("cpu"))
+    assert resolve_quantization(" INT8", torch.device("cpu")) == "int8"
+    assert resolve_dtype("int8", torch.device("cpu")) == torch.float32  # loaded as fp32, then quantised
+    assert resolve_quantization("auto", cuda) is None and resolve_dtype("auto", cuda) == torch.bfloat16
+
+
+def test_auto_on_the_cpu_follows_the_one_constant(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_module, "CPU_AUTO_DTYPE", "int8")
+    assert resolve_quantization("auto", torch.device("cpu")) == "int8"
+    assert resolve_quantization("auto", torch.device("cuda")) is None
+
+
+def test_fine_tuning_loads_float_weights_even_when_auto_means_int8(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(device_module, "CPU_AUTO_DTYPE", "int8")
+    config = LoraTrainingConfig(EXAMPLES, tmp_path / "out", base=str(tiny_model_dir), device="cpu", progress=False)
+
+    model, _, _ = _load_trainable(config)
+
+    assert not quantized_layers(model)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert any(p.requires_grad for p in model.parameters())
