@@ -63,6 +63,9 @@ class ScriptedModel:
             finish = "interrupted"
         return Generation("".join(sent), finish, len(sent), 0.0, 0.0)
 
+    def continue_text(self, text: str, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
+        return self.generate([{"role": "user", "content": text}], settings, stop=stop)
+
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         return [self.generate(c, settings).text for c in conversations]
 

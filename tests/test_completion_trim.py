@@ -73,7 +73,7 @@ class SlowModel:
 
     spec = "slow"
 
-    def generate(self, messages: Any, settings: Any, on_text: Any = None, stop: Any = None) -> Generation:
+    def continue_text(self, text: str, settings: Any, stop: Any = None) -> Generation:
         pieces = []
         while not (stop is not None and stop.is_set()) and len(pieces) < 400:
             pieces.append("x")
@@ -84,7 +84,7 @@ class SlowModel:
 def test_the_deadline_answers_with_what_was_made() -> None:
     service = CompletionService("slow", SlowModel, max_new_tokens=8, context_chars=100, deadline_s=0.3)
     started = time.monotonic()
-    completion = asyncio.run(service.complete("value = 1\n", "", threading.Event()))
+    completion = asyncio.run(service.complete("value = 1\n", threading.Event()))
     assert time.monotonic() - started < 3
     assert not completion.cancelled
     assert completion.text.startswith("result = x")

@@ -140,13 +140,13 @@ def test_the_report_aggregates_per_model_and_category() -> None:
 def test_the_report_renders_a_table_markdown_and_json(tmp_path: Path) -> None:
     report = EvalReport([_result("m1", "code", True), _result("m1", "code", False)], interrupted=True, notes={"router p_pass": "mean 0.61"})
     lines = str(report).splitlines()
-    assert lines[0].split() == ["model", "set", "n", "passed", "rate", "95%", "CI", "degenerate", "cut", "off", "ttft", "s", "tok/s", "chrF"]
-    assert lines[1].split() == ["m1", "code", "2", "1", "50.0%", "9-91%", "0.0%", "0.0%", "0.50", "10.0", "-"]
+    assert lines[0].split() == ["model", "set", "n", "passed", "rate", "95%", "CI", "degenerate", "loop", "stopped", "cut", "off", "ttft", "s", "tok/s", "chrF"]
+    assert lines[1].split() == ["m1", "code", "2", "1", "50.0%", "9-91%", "0.0%", "0.0%", "0.0%", "0.50", "10.0", "-"]
     assert lines[2].split()[:2] == ["m1", "all"]
     assert "router p_pass: mean 0.61" in lines and any(line.startswith("interrupted") for line in lines)
     markdown = report.markdown().splitlines()
     assert markdown[0].startswith("| model | set |") and markdown[1].startswith("|---|---|---:")
-    assert markdown[2] == "| m1 | code | 2 | 1 | 50.0% | 9-91% | 0.0% | 0.0% | 0.50 | 10.0 | - |"
+    assert markdown[2] == "| m1 | code | 2 | 1 | 50.0% | 9-91% | 0.0% | 0.0% | 0.0% | 0.50 | 10.0 | - |"
     report.write_json(tmp_path / "r.json")
     written = json.loads((tmp_path / "r.json").read_text())
     assert written["interrupted"] is True and len(written["results"]) == 2

@@ -87,8 +87,8 @@ def test_completion_tasks_use_the_completion_service_settings() -> None:
     service = CompletionService("unused", lambda: pytest.fail("no model is loaded"), 32, 2000)
     task = BY_ID["comp-return-sum"]
     assert task.settings(GenerationSettings()) == service.settings
-    messages = task.prompt(None, service.settings)  # type: ignore[arg-type]  # completion needs no model
-    assert messages[-1]["content"] == "def add(a, b):\n    <CURSOR>"
+    # The cell before the cursor, continued as plain text, as the service does.
+    assert task.prompt(None, service.settings) == "def add(a, b):\n    "  # type: ignore[arg-type]
 
 
 def test_completion_is_cleaned_like_ghost_text_before_it_is_checked() -> None:

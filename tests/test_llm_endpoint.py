@@ -13,6 +13,7 @@ from coassist.errors import EndpointError
 from coassist.llm import GenerationSettings, load_chat_model
 
 PIECES = ["Use ", "`df.isna()", ".sum()`", "."]
+LOOP = ["Columns with missing values:\n"] + ["- units_revenue\n"] * 200
 
 
 class _FakeVLLM(BaseHTTPRequestHandler):
@@ -29,10 +30,16 @@ class _FakeVLLM(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        for piece in PIECES:
-            chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
+        pieces = LOOP if body["model"] == "looping" else PIECES
+        for piece in pieces:
+            # /completions chunks carry `text`; chat chunks carry a `delta`.
+            choice = {"text": piece} if self.path.endswith("/v1/completions") else {"delta": {"content": piece}}
+            chunk = {"choices": [{"index": 0, **choice}]}
+            try:
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            except OSError:  # the client stopped reading (a loop it cut short)
+                return
         self.wfile.write(b"data: [DONE]\n\n")
 
     def log_message(self, *args: object) -> None:
@@ -83,3 +90,20 @@ def test_repetition_penalty_is_sent_only_when_set(endpoint: str) -> None:
     model.generate(messages, GenerationSettings(repetition_penalty=1.15))
     bodies = [request["body"] for request in _FakeVLLM.requests]
     assert "repetition_penalty" not in bodies[0] and bodies[1]["repetition_penalty"] == 1.15
+
+
+def test_continue_text_uses_the_plain_completions_route(endpoint: str) -> None:
+    model = load_chat_model(f"openai:{endpoint}#qwen2.5")
+    generation = model.continue_text("import pandas as", GenerationSettings(max_new_tokens=16))
+    assert generation.text == "".join(PIECES) and generation.finish == "stop"
+    request = _FakeVLLM.requests[-1]
+    assert request["path"] == "/v1/completions" and request["body"]["prompt"] == "import pandas as"
+    assert "messages" not in request["body"]
+
+
+def test_a_looping_answer_is_stopped_and_its_repeats_dropped(endpoint: str) -> None:
+    model = load_chat_model(f"openai:{endpoint}#looping")
+    generation = model.generate([{"role": "user", "content": "Which columns have nulls?"}], GenerationSettings())
+    assert generation.finish == "repetition"
+    assert generation.text == "Columns with missing values:\n- units_revenue"
+    assert generation.new_tokens < 20  # stopped within a few pieces of the loop, not at 200

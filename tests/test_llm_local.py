@@ -130,3 +130,26 @@ def test_repetition_penalty_reaches_generate_only_when_set(tiny_model_dir: Path,
     model.generate_batch([QUESTION], GenerationSettings(max_new_tokens=2, repetition_penalty=1.3))
     assert seen == ["absent", 50.0, 1.3]
     assert penalised != plain  # transformers applied it: greedy decoding no longer repeats its tokens
+
+
+def test_a_loop_ends_generation_at_the_next_check() -> None:
+    from types import SimpleNamespace
+
+    from coassist.llm.local import _StopOnLoop
+
+    looping = SimpleNamespace(token_ids=[7] * 16, text="Missing:\n" + "- units_revenue\n" * 5)
+    between_checks = SimpleNamespace(token_ids=[7] * 15, text=looping.text)
+    healthy = SimpleNamespace(token_ids=[7] * 16, text="Missing: `price` (2 nulls) and `region` (1).")
+    assert _StopOnLoop(looping)(None, None) is True  # type: ignore[arg-type]
+    assert _StopOnLoop(between_checks)(None, None) is False  # type: ignore[arg-type]
+    assert _StopOnLoop(healthy)(None, None) is False  # type: ignore[arg-type]
+
+
+def test_continue_text_continues_without_the_chat_template(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    generation = model.continue_text("def add(a, b):\n", GenerationSettings(max_new_tokens=6))
+    assert generation.new_tokens <= 6 and generation.finish in {"stop", "length", "repetition"}
+    # The chat template would wrap the text in <|im_start|> turns; a plain continuation does not.
+    assert model.count_tokens([{"role": "user", "content": "def add(a, b):\n"}]) > len(
+        model.tokenizer("def add(a, b):\n")["input_ids"]
+    )

@@ -12,9 +12,9 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from coassist.errors import CompletionModelUnavailable
-from coassist.llm import GenerationSettings, Message
+from coassist.llm import GenerationSettings
 from coassist.llm.chat import Generation
-from coassist.notebook.inline_completion import clean_completion, completion_messages
+from coassist.notebook.inline_completion import clean_completion
 from coassist.server.completion import Completion, CompletionService
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -35,30 +35,18 @@ def test_clean_completion(raw: str, prefix: str, expected: str) -> None:
     assert clean_completion(raw, prefix) == expected
 
 
-def test_completion_messages_mark_the_cursor() -> None:
-    messages = completion_messages("def f():\n    ", "\nprint(f())")
-    assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[1]["content"] == "def f():\n    <CURSOR>\nprint(f())"
-
-
 class BlockingModel:
     """The first generation waits until it is stopped; later ones answer at once."""
 
     spec = "blocking"
 
     def __init__(self) -> None:
-        self.calls: list[list[Message]] = []
+        self.calls: list[str] = []
         self.settings: list[GenerationSettings] = []
         self.started = threading.Event()
 
-    def generate(
-        self,
-        messages: list[Message],
-        settings: GenerationSettings,
-        on_text: Any = None,
-        stop: threading.Event | None = None,
-    ) -> Generation:
-        self.calls.append(messages)
+    def continue_text(self, text: str, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
+        self.calls.append(text)
         self.settings.append(settings)
         if len(self.calls) == 1:
             self.started.set()
@@ -80,9 +68,9 @@ def test_a_newer_request_stops_the_one_still_generating() -> None:
     service = make_service(model, loads)
 
     async def type_then_type_more() -> tuple[Completion, Completion]:
-        first = asyncio.ensure_future(service.complete("def add(a, b):\n", "", threading.Event()))
+        first = asyncio.ensure_future(service.complete("def add(a, b):\n", threading.Event()))
         await asyncio.get_running_loop().run_in_executor(None, model.started.wait, 5)
-        second = await service.complete("def add(a, b):\n    ", "", threading.Event())
+        second = await service.complete("def add(a, b):\n    ", threading.Event())
         return await first, second
 
     stale, second = asyncio.run(type_then_type_more())
@@ -96,17 +84,16 @@ def test_a_request_stopped_before_it_runs_never_touches_the_model() -> None:
     service = make_service(model, loads)
     stop = threading.Event()
     stop.set()
-    result = asyncio.run(service.complete("x = ", "", stop))
+    result = asyncio.run(service.complete("x = ", stop))
     assert result.cancelled and model.calls == [] and loads == []
 
 
 def test_long_cells_are_cut_to_the_context_budget() -> None:
     model, loads = BlockingModel(), []
-    model.calls.append([])  # skip the blocking first call
+    model.calls.append("")  # skip the blocking first call
     service = make_service(model, loads)
-    asyncio.run(service.complete("a" * 500 + "tail", "b" * 500, threading.Event()))
-    sent = model.calls[-1][1]["content"]
-    assert sent == "a" * 96 + "tail<CURSOR>" + "b" * 25
+    asyncio.run(service.complete("a" * 500 + "tail", threading.Event()))
+    assert model.calls[-1] == "a" * 96 + "tail"  # the cell's last context_chars, continued as text
 
 
 # --- a model that cannot load, a prompt that cannot fit --------------------------------------------
@@ -136,14 +123,14 @@ def test_a_model_that_failed_to_load_is_not_retried_until_the_back_off_ends() ->
     service = broken_service(loads, clock)
     for _ in range(3):
         with pytest.raises(CompletionModelUnavailable) as caught:
-            asyncio.run(service.complete("x = ", "", threading.Event()))
+            asyncio.run(service.complete("x = ", threading.Event()))
         clock.now += 10
     assert loads == [1]
     assert "config.json not found" in str(caught.value) and "'/models/missing'" in str(caught.value)
     assert caught.value.retry_after_s == pytest.approx(40)
     clock.now += 40
     with pytest.raises(CompletionModelUnavailable):
-        asyncio.run(service.complete("x = ", "", threading.Event()))
+        asyncio.run(service.complete("x = ", threading.Event()))
     assert loads == [1, 1]
 
 
@@ -213,8 +200,8 @@ def test_a_model_directory_that_changes_is_loaded_again_at_once(tmp_path: Path) 
 
     service = CompletionService(str(model_dir), load, max_new_tokens=8, context_chars=100)
     with pytest.raises(CompletionModelUnavailable):
-        asyncio.run(service.complete("x = ", "", threading.Event()))
+        asyncio.run(service.complete("x = ", threading.Event()))
     model_dir.mkdir()
     (model_dir / "config.json").write_text("{}")
-    assert asyncio.run(service.complete("x = ", "", threading.Event())).text == "return a + b"
+    assert asyncio.run(service.complete("x = ", threading.Event())).text == "return a + b"
     assert loads == [1, 1]

@@ -63,7 +63,9 @@ def chrf_of_answers(spec: str, run: LoraTrainingConfig) -> list[float]:
     return scores
 
 
-def test_base_and_adapter_answers_are_scored_by_chrf_against_the_held_out_answers(compared, tiny_model_dir) -> None:
+def test_base_and_adapter_answers_are_scored_by_chrf_against_the_held_out_answers(
+    compared, tiny_model_dir
+) -> None:
     result, run = compared
     held_out = result.held_out
     assert held_out is not None
@@ -76,7 +78,9 @@ def test_base_and_adapter_answers_are_scored_by_chrf_against_the_held_out_answer
     assert held_out.base.passed == sum(score >= CHRF_PASS for score in base)
     assert held_out.adapter.passed == sum(score >= CHRF_PASS for score in adapter)
     assert held_out.adapter_higher == sum(a > b for a, b in zip(adapter, base, strict=True))
-    assert all(summary.cutoff_rate == 1.0 for summary in (held_out.base, held_out.adapter))  # 8 tokens of noise
+    assert all(
+        summary.cutoff_rate == 1.0 for summary in (held_out.base, held_out.adapter)
+    )  # 8 tokens of noise
 
 
 def test_summary_and_json_carry_the_comparison(compared) -> None:
@@ -137,17 +141,32 @@ def finetune(argv: list[str]) -> int:
 
 
 def test_finetune_prints_the_comparison_and_a_verdict(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
-    common = ["--data", str(EXAMPLES), "--base", str(tiny_model_dir), "--max-steps", "1", "--max-length", "192"]
+    common = [
+        "--data",
+        str(EXAMPLES),
+        "--base",
+        str(tiny_model_dir),
+        "--max-steps",
+        "1",
+        "--max-length",
+        "192",
+    ]
     common += ["--checkpoint-every", "0", "--device", "cpu", "--no-progress"]
     assert finetune([*common, "--out", str(tmp_path / "a"), "--eval-max-new-tokens", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     written = json.loads((tmp_path / "a" / "coassist_training.json").read_text())["held_out_answers"]
     base_row = next(line for line in lines if line.startswith("base "))
-    assert base_row.split()[1:4] == ["4", str(written["base"]["passed"]), f"{written['base']['mean_value']:.1f}"]
+    assert base_row.split()[1:4] == [
+        "4",
+        str(written["base"]["passed"]),
+        f"{written['base']['mean_value']:.1f}",
+    ]
     assert lines[-1] == written["verdict"] and lines[-1].startswith("n=4: too few to decide")
 
     assert finetune([*common, "--out", str(tmp_path / "b"), "--eval-max-new-tokens", "0"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "held-out answers: not compared (--eval-max-new-tokens 0)"
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == "held-out answers: not compared (--eval-max-new-tokens 0)"
+    )
 
 
 def test_no_eval_module_imports_the_training_layer_at_import_time() -> None:

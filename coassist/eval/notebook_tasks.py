@@ -10,7 +10,7 @@ Four kinds, from `data/notebook_tasks.yaml`:
 - completion: inline completion of a cell; the first completed line must be the expected one.
 
 Every prompt is built by the product's own code (`AssistSession`, `error_question`,
-`completion_messages`), so the harness measures what users get.
+and the completion service's plain continuation), so the harness measures what users get.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from coassist.eval.sandbox import run_python
 from coassist.eval.tasks import Category, EvalTask, Score
 from coassist.llm.chat import ChatModel, GenerationSettings, Message
 from coassist.notebook.code_blocks import extract_code
-from coassist.notebook.inline_completion import clean_completion, completion_messages, completion_settings
+from coassist.notebook.inline_completion import clean_completion, completion_settings
 from coassist.notebook.last_error import cell_error, error_question
 from coassist.notebook.session import AssistSession
 
@@ -326,19 +326,21 @@ class CompletionTask:
     expected: tuple[str, ...]
     category: Category = "completion"
 
-    def prompt(self, model: ChatModel, settings: GenerationSettings) -> list[Message]:
-        return completion_messages(self.prefix, "")
+    def prompt(self, model: ChatModel, settings: GenerationSettings) -> str:
+        return self.prefix  # continued as plain text, as the completion service does
 
     def settings(self, defaults: GenerationSettings) -> GenerationSettings:
         return completion_settings()
 
     def score(self, answer: str) -> Score:
         completion = clean_completion(answer, self.prefix)
-        first = completion.split("\n", 1)[0]
+        # Ghost text at the end of a line may begin with its line break: the next line follows it.
+        line_break = completion[: len(completion) - len(completion.lstrip("\n"))]
+        first = completion[len(line_break) :].split("\n", 1)[0]
         got = _normalise_code(first)
         if not got:
             return Score(False, "empty completion")
-        if not _parses_so_far(self.prefix + first):
+        if not _parses_so_far(self.prefix + line_break + first):
             return Score(False, f"the code does not parse with {first!r}")
         for expected in (_normalise_code(line) for line in self.expected):
             # Only a comment may follow: `len(values) * 2` extends `len(values)` but changes it.

@@ -51,7 +51,10 @@ class Summary:
     pass_rate, ci_low, ci_high:
         passed / n with its Wilson 95% interval.
     degenerate_rate:
-        Share of answers that loop (`coassist.llm.degenerate.is_degenerate`).
+        Share of answers that loop as shown (`coassist.llm.degenerate.is_degenerate`).
+    loop_stopped_rate:
+        Share of answers whose generation was stopped where it began to loop (finish
+        "repetition"; the repeats were dropped, so the answer shown does not loop).
     cutoff_rate:
         Share of answers that reached the token limit (finish "length").
     median_first_token_s:
@@ -71,6 +74,7 @@ class Summary:
     ci_low: float
     ci_high: float
     degenerate_rate: float
+    loop_stopped_rate: float
     cutoff_rate: float
     median_first_token_s: float | None
     decode_tokens_per_second: float | None
@@ -99,6 +103,7 @@ def summarise(model: str, category: Row, results: Sequence[TaskResult]) -> Summa
         ci_low=ci_low,
         ci_high=ci_high,
         degenerate_rate=sum(r.degenerate for r in results) / n if n else 0.0,
+        loop_stopped_rate=sum(r.finish == "repetition" for r in results) / n if n else 0.0,
         cutoff_rate=sum(r.finish == "length" for r in results) / n if n else 0.0,
         median_first_token_s=statistics.median(first_token) if first_token else None,
         decode_tokens_per_second=sum(tokens for tokens, _ in decoding) / decode_seconds if decode_seconds else None,
@@ -168,7 +173,7 @@ class EvalReport:
         return self.table()
 
 
-_HEADER = ["model", "set", "n", "passed", "rate", "95% CI", "degenerate", "cut off", "ttft s", "tok/s", "chrF"]
+_HEADER = ["model", "set", "n", "passed", "rate", "95% CI", "degenerate", "loop stopped", "cut off", "ttft s", "tok/s", "chrF"]
 
 
 def _cells(summary: Summary) -> list[str]:
@@ -180,6 +185,7 @@ def _cells(summary: Summary) -> list[str]:
         _percent(summary.pass_rate),
         f"{summary.ci_low * 100:.0f}-{summary.ci_high * 100:.0f}%",
         _percent(summary.degenerate_rate),
+        _percent(summary.loop_stopped_rate),
         _percent(summary.cutoff_rate),
         _number(summary.median_first_token_s, 2),
         _number(summary.decode_tokens_per_second, 1),

@@ -76,7 +76,11 @@ def run_task(model: ChatModel, task: EvalTask, defaults: GenerationSettings) -> 
     """One answer to one task, scored."""
     settings = task.settings(defaults)
     try:
-        generation = model.generate(task.prompt(model, settings), settings)
+        prompt = task.prompt(model, settings)
+        if isinstance(prompt, str):
+            generation = model.continue_text(prompt, settings)
+        else:
+            generation = model.generate(prompt, settings)
     except PromptTooLong as error:
         return _not_answered(model, task, error)
     score = task.score(generation.text)

@@ -38,8 +38,9 @@ class EvalTask(Protocol):
     id: str
     category: Category
 
-    def prompt(self, model: ChatModel, settings: GenerationSettings) -> list[Message]:
-        """The messages the model sees, built the way the product builds them for this kind of question."""
+    def prompt(self, model: ChatModel, settings: GenerationSettings) -> list[Message] | str:
+        """What the model sees, built the way the product builds it for this kind of question:
+        chat messages, or text to continue plainly (`ChatModel.continue_text`, inline completion)."""
         ...
 
     def settings(self, defaults: GenerationSettings) -> GenerationSettings:

@@ -20,9 +20,10 @@ Message = dict[str, str]
 
 TextCallback = Callable[[str], None]
 
-FinishReason = Literal["stop", "length", "interrupted"]
-"""Why an answer ended: the model stopped, it reached ``max_new_tokens`` (cut off), or a
-stop event ended it (a kernel interrupt raises KeyboardInterrupt instead)."""
+FinishReason = Literal["stop", "length", "interrupted", "repetition"]
+"""Why an answer ended: the model stopped, it reached ``max_new_tokens`` (cut off), a stop
+event ended it (a kernel interrupt raises KeyboardInterrupt instead), or it began repeating
+itself (`coassist.llm.degenerate`), so generation was stopped and the repeats dropped."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,12 @@ class ChatModel(Protocol):
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
     ) -> Generation: ...
+
+    def continue_text(
+        self, text: str, settings: GenerationSettings, stop: threading.Event | None = None
+    ) -> Generation:
+        """A plain continuation of `text`, no chat template: how inline completion asks for the next line."""
+        ...
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         """Answer several independent conversations at once (batched on a GPU)."""

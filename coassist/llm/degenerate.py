@@ -9,6 +9,10 @@ harness counts how often it happens.
 True
 >>> is_degenerate("Columns with missing values: `price` (2 nulls).")
 False
+
+Both models stop generating once an answer loops (`LOOP_CHECK_TOKENS`) and keep only the text
+before the repeats (`trim_repetition`): the loop costs no more time, and what is shown and
+measured is the answer, not the loop.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ NGRAM_WORDS = 8
 MAX_NGRAM_REPEATS = 2
 
 _WORD = re.compile(r"\S+")
+
+LOOP_CHECK_TOKENS = 8
+"""How often (in generated tokens, or streamed pieces) a generation checks itself for a loop:
+often enough to stop within a line of it, rarely enough that decoding to check costs nothing."""
 
 
 def is_degenerate(text: str) -> bool:
@@ -48,3 +56,34 @@ def repeated_phrase(text: str) -> str | None:
         if seen[phrase] > MAX_NGRAM_REPEATS:
             return " ".join(phrase)
     return None
+
+
+def trim_repetition(text: str) -> str:
+    """`text` cut where its loop began: everything before the second copy of the repeated line
+    or phrase, so one copy stays and the answer reads as written up to the loop.
+
+    >>> trim_repetition("Missing values:\\n- units_revenue\\n- units_revenue\\n- units_revenue\\n- units_revenue\\n")
+    'Missing values:\\n- units_revenue'
+    """
+    while is_degenerate(text):
+        line = repeated_line(text)
+        if line is not None:
+            lines = text.splitlines(keepends=True)
+            copies = [i for i, candidate in enumerate(lines) if candidate.strip() == line]
+            text = "".join(lines[: copies[1]])
+        else:
+            phrase = repeated_phrase(text)
+            assert phrase is not None  # is_degenerate: a line or a phrase repeats
+            text = text[: _second_copy(text, phrase.split())]
+    return text.rstrip()
+
+
+def _second_copy(text: str, words: list[str]) -> int:
+    """Where the second occurrence of the word sequence `words` starts in `text`."""
+    matches = list(_WORD.finditer(text))
+    starts = [
+        matches[i].start()
+        for i in range(len(matches) - len(words) + 1)
+        if [m.group() for m in matches[i : i + len(words)]] == words
+    ]
+    return starts[1]

@@ -21,11 +21,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 from coassist.errors import EndpointError, InvalidSetting, PromptTooLong
 from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
+from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
 from coassist.llm.spec import ModelSpec, redact_url
 
 # Without the server's tokenizer we estimate: about four characters a token for English and
@@ -38,6 +39,10 @@ MAX_LINE_BYTES = 1 << 20
 MAX_STREAM_BYTES = 16 << 20
 # How much of a bad chunk or error body an error message quotes.
 SHOWN_CHARS = 200
+
+
+_Route = Literal["chat/completions", "completions"]
+"""The two OpenAI routes used: chat for questions, plain completions for inline completion."""
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -91,11 +96,33 @@ class EndpointChatModel:
         estimate = self.count_tokens(messages)
         if estimate + settings.max_new_tokens > self.context_length:
             raise PromptTooLong(estimate, settings.max_new_tokens, self.context_length)
+        return self._collect("chat/completions", {"messages": messages}, settings, on_text, stop, started)
+
+    def continue_text(
+        self, text: str, settings: GenerationSettings, stop: threading.Event | None = None
+    ) -> Generation:
+        """What comes after `text`, from the server's plain ``/completions`` (no chat template)."""
+        started = time.perf_counter()
+        estimate = len(text) // CHARS_PER_TOKEN
+        if estimate + settings.max_new_tokens > self.context_length:
+            raise PromptTooLong(estimate, settings.max_new_tokens, self.context_length)
+        return self._collect("completions", {"prompt": text}, settings, None, stop, started)
+
+    def _collect(
+        self,
+        route: _Route,
+        prompt: dict[str, Any],
+        settings: GenerationSettings,
+        on_text: TextCallback | None,
+        stop: threading.Event | None,
+        started: float,
+    ) -> Generation:
+        """Stream one answer: pass pieces on, stop on the event or on a loop, say why it ended."""
         pieces: list[str] = []
         first_token_at: float | None = None
         ending: dict[str, str] = {}
         finish: FinishReason = "stop"
-        for piece in self._stream(messages, settings, ending):
+        for piece in self._stream(route, prompt, settings, ending):
             first_token_at = first_token_at or time.perf_counter()
             pieces.append(piece)
             if on_text is not None:
@@ -103,10 +130,16 @@ class EndpointChatModel:
             if stop is not None and stop.is_set():
                 finish = "interrupted"
                 break
-        if finish != "interrupted" and ending.get("finish_reason") == "length":
+            if len(pieces) % LOOP_CHECK_TOKENS == 0 and is_degenerate("".join(pieces)):
+                finish = "repetition"
+                break
+        if finish == "stop" and ending.get("finish_reason") == "length":
             finish = "length"
+        text = "".join(pieces)
+        if finish == "repetition":
+            text = trim_repetition(text)
         first = None if first_token_at is None else first_token_at - started
-        return Generation("".join(pieces), finish, len(pieces), first, time.perf_counter() - started)
+        return Generation(text, finish, len(pieces), first, time.perf_counter() - started)
 
     def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
         """The answers in input order, with up to `max_concurrent_requests` requests in flight.
@@ -152,11 +185,13 @@ class EndpointChatModel:
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
 
-    def _stream(self, messages: list[Message], settings: GenerationSettings, ending: dict[str, str]) -> Iterator[str]:
+    def _stream(
+        self, route: _Route, prompt: dict[str, Any], settings: GenerationSettings, ending: dict[str, str]
+    ) -> Iterator[str]:
         """The answer's text pieces as they arrive; the last ``finish_reason`` seen goes into `ending`."""
         body: dict[str, Any] = {
             "model": self.model_name,
-            "messages": messages,
+            **prompt,
             "max_tokens": settings.max_new_tokens,
             "temperature": settings.temperature,
             "stream": True,
@@ -165,7 +200,7 @@ class EndpointChatModel:
             body["top_p"] = settings.top_p
         if settings.repetition_penalty != 1.0:  # vLLM's extension of the OpenAI body
             body["repetition_penalty"] = settings.repetition_penalty
-        url = f"{self.base_url}/chat/completions"
+        url = f"{self.base_url}/{route}"
         request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=self._headers(), method="POST")
         try:
             response = _OPENER.open(request, timeout=self.timeout)
@@ -245,7 +280,8 @@ def _events(response: Any, where: str) -> Iterator[str]:
 
 
 def _contents(data: str, where: str, ending: dict[str, str]) -> Iterator[str]:
-    """The text pieces of one ``chat.completion.chunk``, or `EndpointError` saying what is malformed.
+    """The text pieces of one ``chat.completion.chunk`` (or ``/completions`` chunk, whose choices
+    carry ``text``), or `EndpointError` saying what is malformed.
 
     A choice's ``finish_reason`` (``"length"`` when the answer was cut off) goes into `ending`.
     """
@@ -266,7 +302,9 @@ def _contents(data: str, where: str, ending: dict[str, str]) -> Iterator[str]:
     if not isinstance(choices, list):
         raise EndpointError(f"{where} sent a chunk whose 'choices' is not a list: {_shown(data)}")
     for choice in choices:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
+        delta: Any = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(choice, dict) and "text" in choice and "delta" not in choice:
+            delta = {"content": choice["text"]}  # a /completions chunk
         if not isinstance(delta, dict):
             raise EndpointError(f"{where} sent a choice without a 'delta' object: {_shown(data)}")
         if isinstance(choice.get("finish_reason"), str):

@@ -12,6 +12,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from coassist.errors import PromptTooLong
 from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
+from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
 from coassist.llm.loading import LoadedModel
 
 
@@ -67,6 +68,24 @@ class _StopOnEvent(StoppingCriteria):
         return self.event.is_set()
 
 
+class _StopOnLoop(StoppingCriteria):
+    """Ends generation once the answer so far repeats itself (`coassist.llm.degenerate`).
+
+    Checked every `LOOP_CHECK_TOKENS` tokens on the streamer's decoded text, which the
+    streamer keeps anyway: a loop is cut within a line instead of running to the token limit.
+    """
+
+    def __init__(self, streamer: _IncrementalDecoder) -> None:
+        self.streamer = streamer
+        self.fired = False
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> bool:
+        tokens = len(self.streamer.token_ids)
+        if tokens and tokens % LOOP_CHECK_TOKENS == 0 and is_degenerate(self.streamer.text):
+            self.fired = True
+        return self.fired
+
+
 class LocalChatModel:
     """A `ChatModel` backed by a local transformers model (see `coassist.llm.chat`)."""
 
@@ -96,17 +115,44 @@ class LocalChatModel:
         stop: threading.Event | None = None,
     ) -> Generation:
         started = time.perf_counter()
-        inputs = self._encode(messages)
+        return self._decode(self._encode(messages), settings, on_text, stop, started)
+
+    def continue_text(
+        self, text: str, settings: GenerationSettings, stop: threading.Event | None = None
+    ) -> Generation:
+        """What comes after `text`, with no chat template: a plain continuation of a code cell.
+
+        A small instruct model asked in a chat to "complete the code at <CURSOR>" mostly talks
+        about the code; continuing the cell's text as it would continue a file gives the next
+        line (docs/evaluation.md measures both).
+        """
+        started = time.perf_counter()
+        inputs = self.tokenizer(text, return_tensors="pt").to(self.loaded.device)
+        return self._decode(inputs, settings, None, stop, started)
+
+    def _decode(
+        self,
+        inputs: Any,
+        settings: GenerationSettings,
+        on_text: TextCallback | None,
+        stop: threading.Event | None,
+        started: float,
+    ) -> Generation:
+        """Generate after the encoded prompt, streaming; stop on the event or on a loop."""
         self.check_fits(inputs["input_ids"].shape[1], settings)
         streamer = _IncrementalDecoder(self.tokenizer, on_text)
-        criteria = StoppingCriteriaList([_StopOnEvent(stop)] if stop is not None else [])
+        loop = _StopOnLoop(streamer)
+        criteria = StoppingCriteriaList([loop, *([_StopOnEvent(stop)] if stop is not None else [])])
         with torch.inference_mode():
             self.model.generate(
                 **inputs, **self._generation_kwargs(settings), streamer=streamer, stopping_criteria=criteria
             )
         first = None if streamer.first_token_at is None else streamer.first_token_at - started
+        text, new_tokens = streamer.text, len(streamer.token_ids)
+        if loop.fired and not (stop is not None and stop.is_set()):
+            return Generation(trim_repetition(text), "repetition", new_tokens, first, time.perf_counter() - started)
         finish = self._finish(streamer.token_ids, settings, stop)
-        return Generation(streamer.text, finish, len(streamer.token_ids), first, time.perf_counter() - started)
+        return Generation(text, finish, new_tokens, first, time.perf_counter() - started)
 
     def _finish(self, token_ids: list[int], settings: GenerationSettings, stop: threading.Event | None) -> FinishReason:
         """Why decoding ended: the stop event, the token limit with no end-of-sequence, or the model."""

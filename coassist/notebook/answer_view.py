@@ -28,8 +28,10 @@ def answer_notice(answer: Answer, raise_limit: str) -> str | None:
         parts.append(f"cut off at {answer.max_new_tokens} tokens — {raise_limit} to raise")
     elif answer.finish == "interrupted":
         parts.append("interrupted")
+    elif answer.finish == "repetition":
+        parts.append("stopped where it began repeating itself")
     if answer.not_kept == "degenerate":
-        parts.append("not kept in the conversation: it repeats itself")
+        parts.append("not kept in the conversation: it repeats itself" if answer.finish != "repetition" else "not kept in the conversation")
     elif answer.not_kept is not None:
         parts.append("not kept in the conversation")
     return f"*({'; '.join(parts)})*" if parts else None

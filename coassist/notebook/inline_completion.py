@@ -1,7 +1,11 @@
-"""Inline completion as the model sees it: the prompt, the settings, and the ghost text kept.
+"""Inline completion as the model sees it: the settings, and the ghost text kept.
 
-The Jupyter server's completion service and the evaluation harness both use these, so what is
-measured is what a user typing in a cell gets. Pure functions: no server, no model loading.
+The model continues the cell's text before the cursor as plain text (`ChatModel.continue_text`,
+no chat template): asked in a chat to complete code at a cursor marker, SmolLM2 mostly talks
+about the code, while continuing the text gives the next line (docs/evaluation.md: 2 → 5 of 13
+completion tasks). The Jupyter server's completion service and the evaluation harness both use
+these, so what is measured is what a user typing in a cell gets. Pure functions: no server, no
+model loading.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import re
 import textwrap
 import warnings
 
-from coassist.llm.chat import GenerationSettings, Message
+from coassist.llm.chat import GenerationSettings
 
 COMPLETION_MAX_NEW_TOKENS = 32
 """The default longest inline completion, in tokens: ghost text is a line or two, not an essay."""
@@ -21,20 +25,6 @@ COMPLETION_MAX_NEW_TOKENS = 32
 def completion_settings(max_new_tokens: int = COMPLETION_MAX_NEW_TOKENS) -> GenerationSettings:
     """How a completion is generated: greedy and short. One source for the server and the eval."""
     return GenerationSettings(max_new_tokens=max_new_tokens)
-
-
-SYSTEM_PROMPT = (
-    "You complete Python code in a Jupyter notebook cell. Reply with only the code that comes "
-    "next at <CURSOR>: no explanation, no repetition of the code before it, no Markdown fences."
-)
-
-
-def completion_messages(prefix: str, suffix: str) -> list[Message]:
-    """The chat the model sees: the cell with a <CURSOR> marker where the completion goes."""
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": f"{prefix}<CURSOR>{suffix}"},
-    ]
 
 
 MAX_LINES = 4

@@ -163,7 +163,7 @@ def _not_kept_reason(text: str, finish: FinishReason) -> NotKeptReason | None:
     """Why this answer stays out of the conversation, or None to keep it."""
     if finish == "interrupted":
         return "interrupted"
-    if is_degenerate(text):  # before "cut off": a loop usually runs into the limit, and is the real fault
+    if finish == "repetition" or is_degenerate(text):  # before "cut off": a loop usually runs into the limit, and is the real fault
         return "degenerate"
     if finish == "length":
         return "cut off"

@@ -24,7 +24,6 @@ from coassist.errors import CompletionModelUnavailable
 from coassist.llm import ChatModel
 from coassist.notebook.inline_completion import (
     clean_completion,
-    completion_messages,
     completion_settings,
 )
 
@@ -77,8 +76,10 @@ class CompletionService:
         self._lock = threading.Lock()
         self._failure: _LoadFailure | None = None  # only the worker thread reads or writes it
 
-    async def complete(self, prefix: str, suffix: str, stop: threading.Event) -> Completion:
-        """Complete at the cursor; `stop` set (by a newer request or a disconnect) ends it early.
+    async def complete(self, prefix: str, stop: threading.Event) -> Completion:
+        """Complete at the cursor, continuing the cell's text before it (the text after the cursor
+        is not sent: the embedded model has no fill-in-the-middle); `stop` set (by a newer request
+        or a disconnect) ends it early.
 
         Raises
         ------
@@ -92,7 +93,6 @@ class CompletionService:
                 self._latest.set()
             self._latest = stop
         prefix = prefix[-self.context_chars :]
-        suffix = suffix[: self.context_chars // 4]
         # At the deadline the generation is stopped like a superseded one, but its partial answer
         # is still the reply: the model keeps what it made when stopped.
         expired = threading.Event()
@@ -101,7 +101,7 @@ class CompletionService:
         timer.start()
         loop = asyncio.get_running_loop()
         try:
-            text = await loop.run_in_executor(self._executor, self._generate, prefix, suffix, stop)
+            text = await loop.run_in_executor(self._executor, self._generate, prefix, stop)
         except Exception:
             if stop.is_set():  # superseded: nobody is waiting for this answer, or its error
                 return Completion("", self.spec, cancelled=True)
@@ -112,11 +112,11 @@ class CompletionService:
             return Completion("", self.spec, cancelled=True)
         return Completion(clean_completion(text, prefix), self.spec, cancelled=False)
 
-    def _generate(self, prefix: str, suffix: str, stop: threading.Event) -> str:
+    def _generate(self, prefix: str, stop: threading.Event) -> str:
         # A request superseded while queued behind another never loads or runs the model.
         if stop.is_set():
             return ""
-        return self._model().generate(completion_messages(prefix, suffix), self.settings, stop=stop).text
+        return self._model().continue_text(prefix, self.settings, stop=stop).text
 
     def _model(self) -> ChatModel:
         fingerprint = _spec_fingerprint(self.spec)

@@ -193,7 +193,7 @@ class CompleteHandler(CoassistHandler):
         request = parse_completion(self.request.body)
         self._stop = threading.Event()
         try:
-            completion = await self.completions.complete(request.prefix, request.suffix, self._stop)
+            completion = await self.completions.complete(request.prefix, self._stop)
         except CompletionModelUnavailable as error:
             if error.__cause__ is not None:  # this request tried the load: log why, once per attempt
                 self.log.warning("coassist: %s", error, exc_info=error.__cause__)

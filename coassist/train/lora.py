@@ -350,9 +350,9 @@ class LoraResult:
         resumed = f" (resumed from step {self.resumed_from})" if self.resumed_from is not None else ""
         answers = f"; {self.held_out.summary()}" if self.held_out is not None else ""
         return (
-            f"held-out loss {self.eval_loss_before:.4f} -> {self.eval_loss_after:.4f}{answers} "
+            f"held-out loss {self.eval_loss_before:.4f} -> {self.eval_loss_after:.4f} "
             f"after {self.steps} steps{resumed} on {self.train_examples} conversations "
-            f"({self.eval_examples} held out); adapter: {self.adapter_dir}"
+            f"({self.eval_examples} held out){answers}; adapter: {self.adapter_dir}"
         )
 
 
@@ -447,19 +447,20 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     )
     _save_adapter(model, tokenizer, config, result)
     del model, optimizer, trainable  # free the training copy before the compared models load
-    result.held_out = compare_on_held_out(config, eval_chats)
+    result.held_out = _compare_on_held_out(config, eval_chats)
     _write_summary(config.output_dir, config, result)  # again, now with the comparison
     return result
 
 
-def compare_on_held_out(config: LoraTrainingConfig, chats: list[ChatExample]) -> HeldOutComparison | None:
+def _compare_on_held_out(config: LoraTrainingConfig, chats: list[ChatExample]) -> HeldOutComparison | None:
     """Score the base's and the saved adapter's answers to `chats` (None when
     `eval_max_new_tokens` is 0).
 
     Each model loads from its spec on the training device, the adapter merged, as
     `load_chat_model` would load it, but outside its cache, so each is freed once scored.
     Answers are greedy with the product's other generation defaults (what a user would see),
-    cut at `eval_max_new_tokens`.
+    cut at `eval_max_new_tokens`. Every held-out conversation counts, also one whose answer
+    `max_length` cut from the loss: the answer is written afresh, the reference is whole.
     """
     if not config.eval_max_new_tokens:
         return None
