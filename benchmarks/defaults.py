@@ -24,17 +24,18 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-CONCISE_SYSTEM_PROMPT = (
-    "You are coassist, an assistant for data scientists in Jupyter notebooks. Answer the question "
-    "directly and briefly, using only the facts given. Put code in one ```python block."
+EARLIER_SYSTEM_PROMPT = (
+    "You are coassist, a concise assistant for data scientists working in Jupyter notebooks. "
+    "Answer in Markdown. Put code in ```python fenced blocks."
 )
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
+    "penalty-1.0": {"repetition_penalty": 1.0},
     "penalty-1.1": {"repetition_penalty": 1.1},
     "penalty-1.2": {"repetition_penalty": 1.2},
-    "penalty-1.3": {"repetition_penalty": 1.3},
-    "concise-system": {"system_prompt": CONCISE_SYSTEM_PROMPT},
+    "earlier-system": {"system_prompt": EARLIER_SYSTEM_PROMPT},
+    "earlier-system-penalty-1.0": {"system_prompt": EARLIER_SYSTEM_PROMPT, "repetition_penalty": 1.0},
     "tokens-384": {"max_new_tokens": 384},
 }
 """Name → `Assist` settings that differ from the current defaults."""
@@ -42,7 +43,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default="defaults,penalty-1.1,penalty-1.2")
+    parser.add_argument("--variants", default="defaults,penalty-1.0,earlier-system")
     parser.add_argument("--variant-json", default=None, help="extra variants as a JSON object: name -> Assist settings")
     parser.add_argument("--sets", default="notebook,humaneval")
     parser.add_argument("--limit", type=int, default=None, help="first N tasks of each category")

@@ -96,7 +96,7 @@ def test_answer_streams_in_place_then_renders_markdown_with_provenance(
         "max_new_tokens": 8,
         "temperature": 0.0,
         "top_p": 0.95,
-        "repetition_penalty": 1.0,
+        "repetition_penalty": 1.05,
     }
     assert provenance["finish"] == "stop" and provenance["not_kept"] is None
 

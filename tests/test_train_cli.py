@@ -119,6 +119,7 @@ FINETUNE_FLAGS = {
     "output_dir": "--out",
     "base": "--base",
     "eval_file": "--eval-data",
+    "eval_max_new_tokens": "--eval-max-new-tokens",
     "eval_fraction": "--eval-fraction",
     "epochs": "--epochs",
     "max_steps": "--max-steps",

@@ -7,6 +7,7 @@ import argparse
 import ast
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sacrebleu.metrics import CHRF
 
 from coassist.errors import InvalidTrainingConfig
 from coassist.eval import product_defaults
-from coassist.eval.report import Summary
+from coassist.eval.report import Summary, summarise
 from coassist.eval.team import CHRF_PASS
 from coassist.llm import GenerationSettings, load_chat_model
 from coassist.train import LoraTrainingConfig, finetune_lora
@@ -113,8 +114,8 @@ def test_eval_max_new_tokens_must_be_a_whole_number_from_zero(value) -> None:
     assert refused.value.field == "eval_max_new_tokens"
 
 
-def summary(model: str, n: int, mean_chrf: float, passed: int = 0) -> Summary:
-    return Summary(model, "team", n, passed, passed / n, 0.0, 1.0, 0.0, 1.0, None, None, mean_chrf)
+def summary(model: str, n: int, mean_chrf: float) -> Summary:
+    return replace(summarise(model, "team", []), n=n, mean_value=mean_chrf)
 
 
 @pytest.mark.parametrize(

@@ -136,6 +136,8 @@ class EndpointChatModel:
         if finish == "stop" and ending.get("finish_reason") == "length":
             finish = "length"
         text = "".join(pieces)
+        if finish != "interrupted" and is_degenerate(text):  # a loop begun after the last check
+            finish = "repetition"
         if finish == "repetition":
             text = trim_repetition(text)
         first = None if first_token_at is None else first_token_at - started

@@ -149,7 +149,8 @@ class LocalChatModel:
             )
         first = None if streamer.first_token_at is None else streamer.first_token_at - started
         text, new_tokens = streamer.text, len(streamer.token_ids)
-        if loop.fired and not (stop is not None and stop.is_set()):
+        # A loop that began in the last few tokens, after the final check, is still a loop.
+        if (loop.fired or is_degenerate(text)) and not (stop is not None and stop.is_set()):
             return Generation(trim_repetition(text), "repetition", new_tokens, first, time.perf_counter() - started)
         finish = self._finish(streamer.token_ids, settings, stop)
         return Generation(text, finish, new_tokens, first, time.perf_counter() - started)

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from coassist.llm.chat import Message
 
 SYSTEM_PROMPT = (
-    "You are coassist, a concise assistant for data scientists working in Jupyter notebooks. "
-    "Answer in Markdown. Put code in ```python fenced blocks."
+    "You are coassist, an assistant for data scientists in Jupyter notebooks. Answer the question "
+    "directly and briefly, using only the facts given. Put code in one ```python block."
 )
+"""Chosen by measurement (docs/evaluation.md): asking for a direct, brief answer from the facts
+given beat the earlier "concise assistant ... answer in Markdown" prompt on the notebook tasks."""
 
 
 @dataclass(frozen=True)
