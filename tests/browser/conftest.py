@@ -145,7 +145,7 @@ def _wait_until_up(url: str, token: str, process: subprocess.Popen[bytes], log: 
 @pytest.fixture(scope="session")
 def chatty_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama whose greedy answers are visible noise: all the browser needs to show."""
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("chatty-llama"), seed=2)
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("chatty-llama"), seed=0)
 
 
 @pytest.fixture(scope="module")
