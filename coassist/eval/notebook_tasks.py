@@ -16,11 +16,9 @@ and the completion service's plain continuation), so the harness measures what u
 from __future__ import annotations
 
 import ast
-import codeop
 import linecache
 import math
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -37,7 +35,7 @@ from coassist.eval.sandbox import run_python
 from coassist.eval.tasks import Category, EvalTask, Score
 from coassist.llm.chat import ChatModel, GenerationSettings, Message
 from coassist.notebook.code_blocks import extract_code
-from coassist.notebook.inline_completion import clean_completion, completion_settings
+from coassist.notebook.inline_completion import clean_completion, compiles_so_far, completion_settings
 from coassist.notebook.last_error import cell_error, error_question
 from coassist.notebook.session import AssistSession
 
@@ -119,17 +117,6 @@ def _normalise_code(line: str) -> str:
     """`line` with insignificant whitespace gone: ``a+b`` and ``a + b`` compare equal."""
     line = re.sub(r"\s+", " ", line.strip())
     return re.sub(r" ?([^\w\s]) ?", r"\1", line)
-
-
-def _parses_so_far(source: str) -> bool:
-    """Whether `source` is valid Python or a valid start of it (an open block is fine)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            codeop.compile_command(source, "<completion>", "exec")
-        except (SyntaxError, ValueError, OverflowError):
-            return False
-    return True
 
 
 # --- dataframe -----------------------------------------------------------------------
@@ -340,7 +327,7 @@ class CompletionTask:
         got = _normalise_code(first)
         if not got:
             return Score(False, "empty completion")
-        if not _parses_so_far(self.prefix + line_break + first):
+        if not compiles_so_far(self.prefix + line_break + first):
             return Score(False, f"the code does not parse with {first!r}")
         for expected in (_normalise_code(line) for line in self.expected):
             # Only a comment may follow: `len(values) * 2` extends `len(values)` but changes it.
@@ -482,6 +469,6 @@ def _completion_task(entry: dict[str, Any], frames: Mapping[str, pd.DataFrame]) 
     if not expected or not all(isinstance(line, str) and line.strip() for line in expected):
         raise InvalidEvalTask(task_id, "expected", "expected a non-empty list of accepted lines")
     for line in expected:
-        if not _parses_so_far(prefix + line):
+        if not compiles_so_far(prefix + line):
             raise InvalidEvalTask(task_id, "expected", f"{line!r} after the prefix is not valid Python")
     return CompletionTask(task_id, prefix, tuple(expected))

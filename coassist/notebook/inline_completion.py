@@ -110,17 +110,21 @@ def _code_region(prefix: str) -> str:
     )
 
 
-def _parses(source: str) -> bool:
-    """Whether `source` is Python or the start of it (incomplete is fine, invalid is not).
-    It is compiled as a function body, so ``return``, ``yield`` and ``await`` are allowed."""
-    body = "async def _coassist_():\n" + textwrap.indent(source, " ", lambda line: True) + "\n"
+def compiles_so_far(source: str) -> bool:
+    """Whether `source` is valid Python or a valid start of it (an open block is fine)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            codeop.compile_command(body, "<completion>", "exec")
+            codeop.compile_command(source, "<completion>", "exec")
         except (SyntaxError, ValueError, OverflowError):
             return False
     return True
+
+
+def _parses(source: str) -> bool:
+    """Whether `source` is Python or the start of it (incomplete is fine, invalid is not).
+    It is compiled as a function body, so ``return``, ``yield`` and ``await`` are allowed."""
+    return compiles_so_far("async def _coassist_():\n" + textwrap.indent(source, " ", lambda line: True) + "\n")
 
 
 def _without_prose(region: str, lines: list[str]) -> list[str]:
