@@ -190,6 +190,23 @@ class WorkAlreadySubmitted(ReviewConflict):
         )
 
 
+class WorkWithdrawn(ReviewConflict):
+    """Work on an item a re-plan gave to someone else; nothing of this call is stored."""
+
+    def __init__(self, item_id: int, subtask: str, worker: str) -> None:
+        self.item_id = item_id
+        self.subtask = subtask
+        super().__init__(
+            f"work item {item_id} (subtask {subtask!r}) is no longer {worker}'s: a re-plan gave the subtask "
+            f"to someone else before work on it started; nothing was stored. See `coassist status` or "
+            f"work_items(store, worker=...) for the current plan."
+        )
+
+
+class NoReplannableTeam(CoassistError, ValueError):
+    """A plan imported with only the workers' ids and kinds: a re-plan needs their hours."""
+
+
 class PlanImportConflict(ReviewConflict):
     """Other imports into the same project kept changing it while this one was being stored."""
 

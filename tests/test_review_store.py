@@ -245,7 +245,7 @@ def test_a_database_from_before_alembic_is_brought_under_it(db_url: str, version
     `work_items.done_by`. Both keep their data."""
     with open_store(db_url) as store:
         import_plan(store, *small_plan(), project="p")
-    statements = ["DROP TABLE alembic_version"]  # what a coassist before Alembic wrote
+    statements = ["DROP TABLE alembic_version", *_VERSION_3_ADDED]  # what a coassist before Alembic wrote
     if version == 1:
         added = (("assignments", "claimed_by"), ("assignments", "claimed_until"), ("work_items", "done_by"))
         statements += [f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in added]
@@ -261,6 +261,25 @@ def test_a_database_from_before_alembic_is_brought_under_it(db_url: str, version
     assert _query(db_url, "SELECT version_num FROM alembic_version") == [(_head(),)]
     assert _query(db_url, "SELECT count(*) FROM assignments") == [(9,)]
     assert _query(db_url, "SELECT output, done_by FROM work_items") == [("done", "ana")]
+
+
+_VERSION_3_ADDED = (
+    "DROP TABLE agents",
+    "DROP TABLE plan_versions",
+    *(
+        f"ALTER TABLE {table} DROP COLUMN {column}"
+        for table, column in (
+            ("workers", "skills"),
+            ("workers", "capacity_hours"),
+            ("workers", "cost_per_hour"),
+            ("plans", "version"),
+            ("plans", "replanned_through"),
+            ("work_items", "started_at"),
+        )
+    ),
+    "UPDATE coassist_schema SET version = 2",
+)
+"""Undo revision 0003, leaving the schema coassist wrote before Alembic (version 2)."""
 
 
 def _head() -> str:

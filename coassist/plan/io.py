@@ -267,6 +267,12 @@ def load_workers(source: TableSource, required: Sequence[str] = WORKER_REQUIRED)
     return workers
 
 
+def worker_columns(source: TableSource) -> list[str]:
+    """The columns a worker table gives: the review store keeps a team's hours, skills and costs
+    (what a re-plan needs) only when the table has them all."""
+    return list(_read_table(source, "workers")[0])
+
+
 def as_subtasks(source: TableSource | Sequence[Subtask]) -> list[Subtask]:
     """Subtasks given as `Subtask` objects (checked) or as any table `load_tasks` reads.
 

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from coassist.errors import InvalidTaskTable, NotInStore, PlanImportConflict
-from coassist.plan.io import load_tasks, load_workers
+from coassist.plan.io import WORKER_COLUMNS, load_tasks, load_workers, worker_columns
 from coassist.plan.model import WorkerKind
 from coassist.review.audit import current_user, record
-from coassist.review.schema import Assignment, Plan, Project, Role, Subtask, Worker, WorkItem
+from coassist.review.schema import Assignment, Plan, PlanVersion, Project, Role, Subtask, Worker, WorkItem
 from coassist.review.store import ReviewStore
 
 _SUBTASK_REQUIRED = ("id", "skill", "human_hours", "review_hours", "p_pass")
@@ -82,8 +82,10 @@ def import_plan(
     """
     actor = actor or current_user()
     tasks = _read_subtasks(subtasks)
-    kinds = _read_worker_kinds(workers)
-    rows = _validate_plan(_plan_table(plan), tasks, kinds)
+    team = _read_team(workers)
+    kinds = {key: worker.kind for key, worker in team.items()}
+    table = _plan_table(plan)
+    rows = _validate_plan(table, tasks, kinds)
     # Two imports into a new project both find no project row and both insert one (or both
     # insert a new subtask): the slower one's unique constraint fails and its transaction is
     # rolled back whole. Running it again then finds the winner's rows and stores a second plan.
@@ -91,7 +93,7 @@ def import_plan(
     while True:
         try:
             with store.session() as session:
-                return _store_plan(session, project, name, actor, tasks, kinds, rows)
+                return _store_plan(session, project, name, actor, tasks, team, rows, getattr(plan, "cost", None))
         except IntegrityError as error:
             if attempt == _IMPORT_ATTEMPTS:
                 raise PlanImportConflict(
@@ -113,10 +115,14 @@ def _store_plan(
     name: str,
     actor: str,
     tasks: dict[str, dict[str, Any]],
-    kinds: dict[str, WorkerKind],
+    team: dict[str, Worker],
     rows: list[dict[str, Any]],
+    cost: float | None,
 ) -> int:
-    """Write one validated plan in the caller's transaction; return its id."""
+    """Write one validated plan, as its version 1, in the caller's transaction; return its id.
+
+    `team` rows are detached templates (copied here: a plan owns its workers); `cost` is the
+    allocator's when the plan came as its `Plan`."""
     project_row = session.scalar(select(Project).where(Project.name == project))
     if project_row is None:
         project_row = Project(name=project)
@@ -127,7 +133,27 @@ def _store_plan(
     plan_row = Plan(project_id=project_row.id, name=name, created_by=actor)
     session.add(plan_row)
     session.flush()
-    session.add_all(Worker(plan_id=plan_row.id, key=key, kind=kind) for key, kind in kinds.items())
+    session.add_all(
+        Worker(
+            plan_id=plan_row.id,
+            key=w.key,
+            kind=w.kind,
+            skills=w.skills,
+            capacity_hours=w.capacity_hours,
+            cost_per_hour=w.cost_per_hour,
+        )
+        for w in team.values()
+    )
+    session.add(
+        PlanVersion(
+            plan_id=plan_row.id,
+            version=1,
+            actor=actor,
+            reason="imported",
+            cost=None if cost is None else float(cost),
+            makespan=max((r["end"] for r in rows), default=0.0),
+        )
+    )
     session.add_all(
         Assignment(
             plan_id=plan_row.id,
@@ -142,7 +168,7 @@ def _store_plan(
     items = [
         WorkItem(plan_id=plan_row.id, subtask_id=ids[r["subtask"]], worker=r["worker"], origin="plan")
         for r in rows
-        if r["role"] == "do" and kinds[r["worker"]] == "human"
+        if r["role"] == "do" and team[r["worker"]].kind == "human"
     ]
     session.add_all(items)
     session.flush()
@@ -212,9 +238,21 @@ def _read_subtasks(source: pd.DataFrame | Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def _read_worker_kinds(source: pd.DataFrame | Any) -> dict[str, WorkerKind]:
-    """Who is a person and who is an AI worker; the review store needs no hours or costs."""
-    return {worker.id: worker.kind for worker in load_workers(source, required=("id", "kind"))}
+def _read_team(source: pd.DataFrame | Any) -> dict[str, Worker]:
+    """The plan's workers as rows: who is a person and who is an AI worker, which is all the
+    review loop needs, plus skills, hours and costs when the table gives them all (what the
+    scheduling agent needs to re-plan)."""
+    full = set(WORKER_COLUMNS) <= set(worker_columns(source))
+    return {
+        worker.id: Worker(
+            key=worker.id,
+            kind=worker.kind,
+            skills=list(worker.skills) if full else None,
+            capacity_hours=worker.capacity_hours if full else None,
+            cost_per_hour=worker.cost_per_hour if full else None,
+        )
+        for worker in load_workers(source, required=("id", "kind"))
+    }
 
 
 def _validate_plan(

@@ -32,16 +32,23 @@ DecisionName = Literal["approve", "edit", "reject"]
 Role = Literal["do", "review"]
 """A plan row's part in a subtask: do it, or review the AI's draft of it."""
 
-WorkStatus = Literal["open", "done"]
-"""A work item is open until its output is submitted."""
+WorkStatus = Literal["open", "done", "withdrawn"]
+"""A work item is open until its output is submitted; a re-plan that gives its subtask to
+someone else withdraws it (kept, so the trail shows who had it)."""
 
 WorkOrigin = Literal["plan", "rejected_draft"]
 """Why a person has a work item: the plan gave them the subtask, or they rejected its draft."""
 
-SCHEMA_VERSION = 2
+AgentState = Literal["running", "stopped", "lost"]
+"""A scheduling agent's state: running until it stops; lost when another agent found its
+heartbeat older than its lease (killed, or its machine gone) and said so once in the trail."""
+
+SCHEMA_VERSION = 3
 """The schema this coassist writes and understands.
 
 2: `assignments.claimed_by` / `claimed_until` (drafting claims) and `work_items.done_by`.
+3: the scheduling agent's tables: `agents`, `plan_versions`; the team's hours, skills and costs
+   on `workers`; `plans.version` / `replanned_through`; `work_items.started_at`.
 """
 
 
@@ -88,12 +95,39 @@ class Subtask(Base):
 
 
 class Plan(Base):
+    """A plan and its current version: a re-plan rewrites the not-started assignments in place
+    (drafts and work items stay attached to the plan) and bumps `version`, keeping the diff in
+    `plan_versions`."""
+
     __tablename__ = "plans"
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """Compared and bumped by a re-plan, so of two agents re-planning at once one writes."""
+    replanned_through: Mapped[int] = mapped_column(Integer, default=0)
+    """The newest audit event the current version took into account: a re-plan is due when an
+    event that calls for one is newer."""
+
+
+class PlanVersion(Base):
+    """One version of a plan: the import (version 1) or a re-plan, with what changed and why."""
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (UniqueConstraint("plan_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    cost: Mapped[float | None] = mapped_column(Float, nullable=True)
+    makespan: Mapped[float | None] = mapped_column(Float, nullable=True)
+    diff: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """`PlanDiff.as_dict()` of a re-plan (empty for the import); `why_not` set when no plan fit,
+    and then the assignments were left as they were."""
 
 
 class Worker(Base):
@@ -103,6 +137,11 @@ class Worker(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
     key: Mapped[str] = mapped_column(String(200))
     kind: Mapped[WorkerKind] = mapped_column(String(10))
+    skills: Mapped[list[Any] | None] = mapped_column(nullable=True)
+    capacity_hours: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cost_per_hour: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """Skills, hours and cost as the allocator saw them (None when the plan was imported with
+    only ``id, kind``: then it cannot be re-planned). `set_capacity` changes the hours."""
 
 
 class Assignment(Base):
@@ -181,9 +220,28 @@ class WorkItem(Base):
     status: Mapped[WorkStatus] = mapped_column(String(10), default="open")
     output: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    """When the person said they started (`start_work`); from then the re-plan holds it."""
     done_at: Mapped[datetime | None] = mapped_column(nullable=True)
     done_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     """Who submitted the output (`worker`, or whoever submitted on their behalf)."""
+
+
+class AgentRecord(Base):
+    """A scheduling agent's presence: who it is, which AI worker it drafts for, its heartbeat."""
+
+    __tablename__ = "agents"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The agent's claimer id (host:pid:nonce), as it appears in `assignments.claimed_by`."""
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    worker: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_seconds: Mapped[float] = mapped_column(Float)
+    state: Mapped[AgentState] = mapped_column(String(10), default="running")
+    drafted: Mapped[int] = mapped_column(Integer, default=0)
+    stopped_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class AuditEvent(Base):

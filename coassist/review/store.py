@@ -81,7 +81,7 @@ class ReviewStore:
     --------
     >>> store = open_store("sqlite://")  # in memory, for a quick look
     >>> store.schema_version, store.schema_revision
-    (2, '0002')
+    (3, '0003')
     >>> store.close()
     """
 

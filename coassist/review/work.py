@@ -13,7 +13,7 @@ from typing import Literal
 
 from sqlalchemy import CursorResult, select, update
 
-from coassist.errors import InvalidReviewInput, NotInStore, WorkAlreadySubmitted
+from coassist.errors import InvalidReviewInput, NotInStore, WorkAlreadySubmitted, WorkWithdrawn
 from coassist.review.audit import current_user, record
 from coassist.review.schema import Subtask, WorkItem, WorkOrigin, WorkStatus, utcnow
 from coassist.review.store import ReviewStore, as_utc
@@ -120,8 +120,29 @@ def submit_work(store: ReviewStore, item_id: int, output: str, actor: str | None
     raise _not_open(store, item_id)
 
 
-def _not_open(store: ReviewStore, item_id: int) -> NotInStore | WorkAlreadySubmitted:
-    """Why a submission matched no open item: there is no such item, or it was already submitted."""
+def start_work(store: ReviewStore, item_id: int, actor: str | None = None) -> None:
+    """Say that work on an open item has begun: from then a re-plan holds it (it stays with its
+    person) and the schedule counts its actual start. Saying it twice keeps the first time.
+
+    Raises
+    ------
+    NotInStore, WorkAlreadySubmitted, WorkWithdrawn
+        No such item, or it is no longer open.
+    """
+    actor = actor or current_user()
+    with store.session() as session:
+        item = session.get(WorkItem, item_id)
+        if item is not None and item.status == "open":
+            if item.started_at is None:
+                item.started_at = utcnow()
+                record(session, actor, "work.started", "work_item", item_id, worker=item.worker)
+            return
+    raise _not_open(store, item_id)
+
+
+def _not_open(store: ReviewStore, item_id: int) -> NotInStore | WorkAlreadySubmitted | WorkWithdrawn:
+    """Why a submission matched no open item: there is no such item, it was already submitted,
+    or a re-plan gave its subtask to someone else."""
     with store.session() as session:
         found = session.execute(
             select(WorkItem, Subtask.key)
@@ -131,4 +152,6 @@ def _not_open(store: ReviewStore, item_id: int) -> NotInStore | WorkAlreadySubmi
     if found is None:
         return NotInStore("work item", item_id, "List them with work_items(store, worker=...).")
     item, key = found
+    if item.status == "withdrawn":
+        return WorkWithdrawn(item_id, key, item.worker)
     return WorkAlreadySubmitted(item_id, key, item.done_by or item.worker, as_utc(item.done_at))

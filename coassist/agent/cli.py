@@ -1,0 +1,97 @@
+"""`coassist agent`: run the scheduling agent of one AI worker from a terminal or a job.
+
+Logs go to stderr, one line per batch and per re-plan (``--log-format json`` for a log
+collector). SIGTERM and Ctrl-C stop it after the batch in flight is committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time, level, message and the record's structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "message": record.getMessage(),
+                **fields,
+            },
+            default=str,
+        )
+
+
+class KeyValues(logging.Formatter):
+    """The message, then its structured fields as key=value, for a person at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        return f"{self.formatTime(record)} {record.getMessage()} {fields}".rstrip()
+
+
+def add_agent_command(subcommands: Any) -> None:
+    parser = subcommands.add_parser(
+        "agent",
+        help="run the scheduling agent of one AI worker: draft its subtasks as they unblock, re-plan on changes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", required=True, help="the review database: a SQLAlchemy URL or an SQLite file")
+    parser.add_argument("--worker", required=True, help="the plan's AI worker this agent drafts for")
+    parser.add_argument("--plan", type=int, default=None, help="plan id (default: the newest with --worker)")
+    parser.add_argument("--model", default="smollm2", help="model spec (default: smollm2)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--lease-seconds", type=float, default=60.0)
+    parser.add_argument("--replan-debounce-seconds", type=float, default=2.0)
+    parser.add_argument("--once", action="store_true", help="draft what is ready now, then exit")
+    parser.add_argument(
+        "--until-done", action="store_true", help="exit once every subtask of the plan is done"
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from coassist.agent.runner import Agent, AgentConfig
+    from coassist.llm.chat import GenerationSettings
+    from coassist.review.drafting import DraftingConfig
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if args.log_format == "json" else KeyValues())
+    logger = logging.getLogger("coassist.agent")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    config = AgentConfig(
+        drafting=DraftingConfig(
+            batch_size=args.batch_size,
+            generation=GenerationSettings(max_new_tokens=args.max_new_tokens),
+            progress=False,
+        ),
+        lease_seconds=args.lease_seconds,
+        replan_debounce_seconds=args.replan_debounce_seconds,
+        until_done=args.until_done,
+    )
+    agent = Agent(args.db, args.worker, args.model, plan_id=args.plan, config=config)
+    signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())
+    try:
+        report = agent.run_once() if args.once else agent.run()
+    except KeyboardInterrupt:
+        return 130
+    print(
+        f"agent {agent.id}: drafted {len(report.drafted)} subtask(s) in {report.batches} batch(es), "
+        f"{len(report.replans)} re-plan(s)",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,360 @@
+"""The scheduling agent: one per AI worker of a plan, drafting its subtasks as they unblock and
+re-planning the rest when the trail says something changed.
+
+Each turn of the loop (`Agent.step`):
+
+1. notice agents whose heartbeat stopped (`presence.mark_lost`: a re-plan trigger);
+2. re-plan when a trigger is pending and none arrived for `replan_debounce_seconds` (a burst of
+   decisions makes one re-plan, not one each), or the first one waited `replan_max_wait_seconds`;
+3. claim the next batch of its worker's ready subtasks, draft them with the model in one
+   `generate_batch` (the review layer's `claim_batch` / `draft_batch` / `release_claims`), and
+   commit them.
+
+When a turn finds nothing to do the agent sleeps, twice as long each idle turn up to
+`max_poll_seconds`, and polls again: cheap on SQLite and on PostgreSQL alike. A stop request
+(`stop()`, SIGTERM in the CLI) is honoured between steps: the batch in flight is finished and
+committed, its claims released, and the agent signs off. A killed agent loses at most that
+batch: its claims lapse one lease after its last heartbeat and another agent drafts them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from coassist.agent import presence
+from coassist.agent.replanning import StoredReplan, pending_triggers, replan_stored
+from coassist.agent.state import read_plan_state
+from coassist.errors import CoassistError, InvalidOption, NotInStore
+from coassist.llm.chat import ChatModel
+from coassist.plan.model import AllocateOptions
+from coassist.review.drafting import (
+    DraftingConfig,
+    claim_batch,
+    claimer_id,
+    draft_batch,
+    ready_ai_subtasks,
+    release_claims,
+)
+from coassist.review.schema import Plan, Worker
+from coassist.review.store import ReviewStore, open_store
+
+log = logging.getLogger("coassist.agent")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How an agent drafts, leases, polls and re-plans.
+
+    Attributes
+    ----------
+    drafting:
+        Batch size, generation settings and prompt budget of each batch (as `draft_ai_subtasks`
+        takes them); its `claim_seconds` is ignored: the agent's lease is `lease_seconds`.
+    lease_seconds:
+        How long a claim and the agent's liveness last without a heartbeat (it beats four times
+        a lease). A killed agent's claims are drafted by another one this long after.
+    max_poll_seconds:
+        The longest sleep between two polls of an idle agent.
+    replan_debounce_seconds, replan_max_wait_seconds:
+        A re-plan waits until no trigger arrived for the first, but never longer than the second.
+    replan_time_limit:
+        The solver's limit for one re-plan.
+    until_done:
+        Stop by itself once every subtask of the plan is done and every trigger answered (a
+        batch job, or a test).
+    """
+
+    drafting: DraftingConfig = field(default_factory=lambda: DraftingConfig(progress=False))
+    lease_seconds: float = 60.0
+    max_poll_seconds: float = 5.0
+    replan_debounce_seconds: float = 2.0
+    replan_max_wait_seconds: float = 30.0
+    replan_time_limit: float = 30.0
+    until_done: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (
+            "lease_seconds",
+            "max_poll_seconds",
+            "replan_max_wait_seconds",
+            "replan_time_limit",
+        ):
+            _positive(name, getattr(self, name))
+        if not (math.isfinite(self.replan_debounce_seconds) and self.replan_debounce_seconds >= 0):
+            raise InvalidOption(
+                "replan_debounce_seconds", f"must be 0 or more seconds, got {self.replan_debounce_seconds!r}"
+            )
+
+
+def _positive(name: str, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise InvalidOption(name, f"must be a positive number of seconds, got {value!r}")
+
+
+@dataclass
+class AgentReport:
+    """What an agent did since it started."""
+
+    drafted: list[str] = field(default_factory=list)
+    replans: list[StoredReplan] = field(default_factory=list)
+    batches: int = 0
+
+
+class Agent:
+    """Drafts the subtasks a plan gives AI worker `worker`, and re-plans when needed.
+
+    Parameters
+    ----------
+    store:
+        The review database: a `ReviewStore` or its URL (a team's PostgreSQL, or an SQLite file).
+    worker:
+        The AI worker of the plan this agent drafts for (several agents may serve one worker).
+    model:
+        The `ChatModel` that drafts, or a model spec (`load_chat_model` loads it once).
+    plan_id:
+        The plan; default the newest plan that has AI worker `worker`.
+    config:
+        See `AgentConfig`.
+
+    Raises
+    ------
+    NotInStore
+        No such plan, or no plan with this AI worker (the message lists the AI workers known).
+    """
+
+    def __init__(
+        self,
+        store: ReviewStore | str,
+        worker: str,
+        model: ChatModel | str,
+        plan_id: int | None = None,
+        config: AgentConfig | None = None,
+    ) -> None:
+        self.store = store if isinstance(store, ReviewStore) else open_store(store)
+        self.worker = worker
+        self.config = config or AgentConfig()
+        self.plan_id = _plan_for(self.store, worker, plan_id)
+        self.id = claimer_id()
+        self.report = AgentReport()
+        self._model = model
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._idle_seconds = 0.0
+        self._first_trigger_at: float | None = None
+        self._last_trigger: int | None = None
+        self._quiet_since = 0.0
+        self._failed: set[str] = set()
+        """Subtasks whose batch failed to generate; this agent leaves them (they stay ready)."""
+        self.on_batch: Callable[[list[str], list[str]], None] | None = None
+        """Called after each batch with the subtasks generated and those stored."""
+
+    @property
+    def model(self) -> ChatModel:
+        if isinstance(self._model, str):
+            from coassist.llm import load_chat_model
+
+            self._model = load_chat_model(self._model)
+        return self._model
+
+    def run(self) -> AgentReport:
+        """Work until `stop()` (or, with `until_done`, until the plan is finished); blocking."""
+        with self._on_duty():
+            while not self._stop.is_set():
+                if self.step():
+                    self._idle_seconds = 0.0
+                    continue
+                if (
+                    self.config.until_done
+                    and self._plan_done()
+                    and not pending_triggers(self.store, self.plan_id)
+                ):
+                    break
+                self._idle_seconds = min(max(self._idle_seconds * 2, 0.05), self.config.max_poll_seconds)
+                self._stop.wait(self._idle_seconds)
+        return self.report
+
+    def run_once(self) -> AgentReport:
+        """Draft everything of its worker's that is ready now (re-planning first if a trigger is
+        pending, without waiting for the debounce), then sign off. For cron jobs and scripts."""
+        self.config = dataclasses.replace(self.config, replan_debounce_seconds=0.0)
+        with self._on_duty():
+            while not self._stop.is_set() and self.step():
+                pass
+        return self.report
+
+    @contextmanager
+    def _on_duty(self) -> Iterator[None]:
+        """Registered and beating while the block runs; signed off after, however it ends."""
+        model = self.model  # load before registering: a slow load must not look like a lost agent
+        presence.register(
+            self.store, self.id, self.plan_id, self.worker, model.spec, self.config.lease_seconds
+        )
+        heartbeat = presence.Heartbeat(self.store, self.id, self.config.lease_seconds)
+        heartbeat.start()
+        log.info("agent started", extra=self._fields(event="started", model=model.spec))
+        try:
+            yield
+        finally:
+            heartbeat.stop()
+            presence.sign_off(self.store, self.id, self.plan_id)
+            log.info(
+                "agent stopped",
+                extra=self._fields(
+                    event="stopped", drafted=len(self.report.drafted), replans=len(self.report.replans)
+                ),
+            )
+
+    def start(self) -> Agent:
+        """Run in a daemon thread (from a notebook or a server); `stop()` ends it."""
+        if self._thread is not None:
+            raise InvalidOption("start", "this agent was started already; make a new Agent to run again")
+        self._thread = threading.Thread(target=self.run, name=f"coassist-agent-{self.worker}", daemon=True)
+        self._thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        """Ask the agent to stop after the step in flight (safe from a signal handler)."""
+        self._stop.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the step in flight (a batch is finished and committed) and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def step(self) -> bool:
+        """One turn: notice lost agents, re-plan if due, draft one batch. True if it did anything."""
+        did = bool(presence.mark_lost(self.store, self.plan_id, self.id))
+        did = self._replan_if_due() or did
+        return self._draft_one_batch() or did
+
+    def _replan_if_due(self) -> bool:
+        triggers = pending_triggers(self.store, self.plan_id)
+        if not triggers:
+            self._first_trigger_at = self._last_trigger = None
+            return False
+        now = time.monotonic()
+        newest = triggers[-1][0]
+        if newest != self._last_trigger:
+            self._last_trigger, self._quiet_since = newest, now
+            self._first_trigger_at = self._first_trigger_at or now
+        quiet = now - self._quiet_since >= self.config.replan_debounce_seconds
+        waited = now - (self._first_trigger_at or now) >= self.config.replan_max_wait_seconds
+        if not (quiet or waited):
+            return False
+        started = time.perf_counter()
+        stored = replan_stored(
+            self.store,
+            self.plan_id,
+            f"agent:{self.id}",
+            AllocateOptions(time_limit=self.config.replan_time_limit),
+        )
+        self._first_trigger_at = self._last_trigger = None
+        if stored is None:
+            log.debug("re-plan dropped: the plan changed meanwhile", extra=self._fields(event="replan_stale"))
+            return True  # read the new state next turn
+        self.report.replans.append(stored)
+        log.info(
+            "re-planned",
+            extra=self._fields(
+                event="replanned",
+                version=stored.version,
+                triggers=list(stored.triggers),
+                moved=len(stored.diff.moves),
+                infeasible=stored.diff.why_not is not None,
+                seconds=round(time.perf_counter() - started, 3),
+            ),
+        )
+        return True
+
+    def _draft_one_batch(self) -> bool:
+        state = read_plan_state(self.store, self.plan_id)
+        mine = {
+            key for key, view in state.subtasks.items() if view.state == "ready" and view.doer == self.worker
+        }
+        if not mine:
+            return False
+        ready = [
+            task
+            for task in ready_ai_subtasks(self.store, self.plan_id).ready
+            if task.key in mine and task.key not in self._failed
+        ]
+        window = ready[: self.config.drafting.batch_size]
+        claim = claim_batch(self.store, self.plan_id, window, self.id, self.config.lease_seconds)
+        if not claim.subtasks:
+            return bool(window)  # others hold them: look again soon
+        started = time.perf_counter()
+        generated = [task.key for task in claim.subtasks]
+        try:
+            saved = draft_batch(self.store, self.plan_id, self.model, claim.subtasks, self.config.drafting)
+        except CoassistError as error:
+            # One subtask the model cannot take (a prompt longer than its context, an endpoint
+            # refusing) must not stop the agent: skip the batch's subtasks and say so.
+            self._failed.update(generated)
+            log.error(
+                "could not draft a batch",
+                extra=self._fields(event="draft_failed", subtasks=generated, error=str(error)),
+            )
+            return True
+        finally:
+            release_claims(self.store, claim)
+        stored = [draft.subtask for draft in saved]
+        presence.count_drafts(self.store, self.id, len(stored))
+        self.report.drafted += stored
+        self.report.batches += 1
+        log.info(
+            "drafted a batch",
+            extra=self._fields(
+                event="drafted",
+                generated=generated,
+                stored=stored,
+                seconds=round(time.perf_counter() - started, 3),
+            ),
+        )
+        if self.on_batch is not None:
+            self.on_batch(generated, stored)
+        return True
+
+    def _plan_done(self) -> bool:
+        return all(
+            view.state == "done" for view in read_plan_state(self.store, self.plan_id).subtasks.values()
+        )
+
+    def _fields(self, **values: object) -> dict[str, object]:
+        return {"agent": self.id, "plan": self.plan_id, "worker": self.worker, **values}
+
+
+def _plan_for(store: ReviewStore, worker: str, plan_id: int | None) -> int:
+    """The plan the agent serves: `plan_id` if it has AI worker `worker`, else the newest that does."""
+    with store.session() as session:
+        query = select(Worker.plan_id).where(Worker.key == worker, Worker.kind == "ai")
+        if plan_id is not None:
+            if session.get(Plan, plan_id) is None:
+                known = session.scalars(select(Plan.id).order_by(Plan.id)).all()
+                raise NotInStore("plan", plan_id, f"Known plans: {list(known) or 'none yet; import one'}.")
+            query = query.where(Worker.plan_id == plan_id)
+        found = session.scalars(query.order_by(Worker.plan_id.desc()).limit(1)).first()
+        if found is None:
+            ai = sorted(set(session.scalars(select(Worker.key).where(Worker.kind == "ai"))))
+            where = f"plan {plan_id}" if plan_id is not None else "any plan"
+            raise NotInStore(
+                "AI worker", worker, f"{where} has none by that name. AI workers: {', '.join(ai) or 'none'}."
+            )
+        return found

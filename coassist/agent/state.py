@@ -1,0 +1,338 @@
+"""A plan's state as the review store holds it now, read in one transaction.
+
+The one rule for where a subtask stands (`SubtaskState`) lives here: the status views count it,
+the agent drafts the `ready` ones of its worker, and the re-plan turns it into the planning
+core's `Progress` (done; in progress: drafting, in review, rework, or a person who said they
+started; everything else not started). The same read gives the plan in force and the team as
+the planning core's objects, so `coassist.plan.replan` needs nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from coassist.plan.io import PLAN_COLUMNS
+from coassist.plan.model import Plan as PlannedWork
+from coassist.plan.model import Subtask as PlannedSubtask
+from coassist.plan.model import Worker as PlannedWorker
+from coassist.plan.replanning import Progress
+from coassist.review.outputs import finished_outputs
+from coassist.review.plans import plan_project
+from coassist.review.schema import (
+    AgentRecord,
+    Assignment,
+    Draft,
+    Plan,
+    PlanVersion,
+    Project,
+    Subtask,
+    Worker,
+    WorkItem,
+    utcnow,
+)
+from coassist.review.store import ReviewStore, as_utc
+
+SubtaskState = Literal["waiting", "ready", "drafting", "in_review", "rework", "with_person", "done"]
+"""Where a subtask stands: `waiting` for a dependency; `ready` for the AI to draft; `drafting`
+(an agent holds a live claim); `in_review` (a draft waits for its reviewer); `rework` (the draft
+was rejected and the reviewer redoes it); `with_person` (a person's, dependencies finished);
+`done` (an approved or edited draft, or submitted work)."""
+
+AgentLiveness = Literal["live", "lost", "stopped"]
+"""A running agent whose heartbeat is older than its lease is lost (killed, or its machine gone)."""
+
+_IN_PROGRESS: frozenset[SubtaskState] = frozenset({"drafting", "in_review", "rework"})
+
+
+@dataclass(frozen=True)
+class SubtaskView:
+    """One subtask of the plan: its state, who does and reviews it, planned and actual times.
+
+    Planned hours count from the plan's creation; actual times are wall-clock UTC (None until
+    they happen). `started` says a person said they began (`start_work`)."""
+
+    key: str
+    title: str
+    skill: str
+    state: SubtaskState
+    doer: str
+    reviewer: str | None
+    planned_start: float
+    planned_end: float
+    actual_start: datetime | None
+    actual_end: datetime | None
+    started: bool
+    depends_on: tuple[str, ...]
+
+    @property
+    def progress(self) -> Progress:
+        """The planning core's view: committed work a re-plan must hold, or free work."""
+        if self.state == "done":
+            return "done"
+        if self.state in _IN_PROGRESS or (self.state == "with_person" and self.started):
+            return "in_progress"
+        return "not_started"
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """A scheduling agent as the `agents` table and the clock say."""
+
+    id: str
+    worker: str
+    model: str
+    liveness: AgentLiveness
+    heartbeat_at: datetime
+    started_at: datetime
+    drafted: int
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """Everything about one plan that the agent, the re-plan and the status views read."""
+
+    plan_id: int
+    project: str
+    name: str
+    created_at: datetime
+    version: int
+    replanned_through: int
+    subtasks: dict[str, SubtaskView]
+    """In planned start order."""
+    tasks: list[PlannedSubtask]
+    """The plan's subtasks as the allocator takes them."""
+    team: list[PlannedWorker] | None
+    """The team with today's hours; None when the plan was imported with ids and kinds only."""
+    ai_workers: frozenset[str]
+    agents: tuple[AgentView, ...]
+    pending_reviews: dict[str, int]
+    """Reviewer -> drafts waiting for their decision."""
+    read_at: datetime
+
+    def progress(self) -> dict[str, Progress]:
+        return {key: view.progress for key, view in self.subtasks.items()}
+
+    def plan_in_force(self) -> PlannedWork:
+        """The stored plan as the allocator's `Plan`: a rejected draft's subtask is its
+        reviewer's work (they redo it), which is what the re-plan must hold."""
+        assert self.team is not None, "plan_in_force needs the team's hours (see `team`)"
+        tasks = {t.id: t for t in self.tasks}
+        rate = {w.id: w.cost_per_hour for w in self.team}
+        rows = []
+        for view in self.subtasks.values():
+            task = tasks[view.key]
+            doer_is_ai = view.doer in self.ai_workers
+            hours = (task.ai_hours or 0.0) if doer_is_ai else task.human_hours
+            rows.append((view.key, view.doer, "do", view.planned_start, view.planned_start + hours, hours))
+            if view.reviewer is not None:
+                end = view.planned_start + hours
+                rows.append(
+                    (view.key, view.reviewer, "review", end, end + task.review_hours, task.review_hours)
+                )
+        frame = pd.DataFrame(rows, columns=["subtask", "worker", "role", "start", "end", "hours"])
+        frame["share"] = 1.0
+        frame["cost"] = frame["hours"] * frame["worker"].map(rate).fillna(0.0)
+        frame = frame.loc[:, list(PLAN_COLUMNS)]
+        cost = float(frame["cost"].sum())
+        return PlannedWork(
+            assignments=frame,
+            utilisation=pd.DataFrame(),
+            cost=cost,
+            bound=cost,
+            gap=0.0,
+            status="optimal",
+            method="stored",
+            makespan=float(frame["end"].max()) if len(frame) else 0.0,
+            critical_path=(),
+            critical_path_hours=0.0,
+            solve_seconds=0.0,
+        )
+
+
+def read_plan_state(store: ReviewStore, plan_id: int) -> PlanState:
+    """The plan's state now, in one transaction.
+
+    Raises
+    ------
+    NotInStore
+        No plan has this id; the message lists the known plans.
+    """
+    plan_project(store, plan_id)
+    with store.session() as session:
+        return _read(session, plan_id)
+
+
+def _read(session: Session, plan_id: int) -> PlanState:
+    now = utcnow()
+    plan = session.get(Plan, plan_id)
+    assert plan is not None  # checked by the caller
+    project = session.get(Project, plan.project_id)
+    assert project is not None
+    workers = session.scalars(select(Worker).where(Worker.plan_id == plan_id).order_by(Worker.id)).all()
+    ai = frozenset(w.key for w in workers if w.kind == "ai")
+    rows = session.scalars(select(Assignment).where(Assignment.plan_id == plan_id)).all()
+    subtask_ids = {row.subtask_id for row in rows}
+    subtasks = {s.id: s for s in session.scalars(select(Subtask).where(Subtask.id.in_(subtask_ids)))}
+    drafts = {d.subtask_id: d for d in session.scalars(select(Draft).where(Draft.plan_id == plan_id))}
+    items: dict[int, list[WorkItem]] = {}
+    for item in session.scalars(select(WorkItem).where(WorkItem.plan_id == plan_id).order_by(WorkItem.id)):
+        items.setdefault(item.subtask_id, []).append(item)
+    finished = finished_outputs(session, plan_id)
+    finished_keys = {subtasks[i].key for i in finished if i in subtasks}
+    do_rows = {row.subtask_id: row for row in rows if row.role == "do"}
+    reviewers = {row.subtask_id: row.worker for row in rows if row.role == "review"}
+    ends: dict[int, float] = {}
+    for row in rows:
+        ends[row.subtask_id] = max(ends.get(row.subtask_id, row.end_hour), row.end_hour)
+
+    views: list[SubtaskView] = []
+    for subtask_id, row in do_rows.items():
+        task = subtasks[subtask_id]
+        draft = drafts.get(subtask_id)
+        open_items = [i for i in items.get(subtask_id, []) if i.status == "open"]
+        blocked = any(dep not in finished_keys for dep in task.depends_on)
+        state = _state(
+            done=subtask_id in finished,
+            draft=draft,
+            ai_doer=row.worker in ai,
+            claimed=row.claimed_by is not None and (as_utc(row.claimed_until) or now) > now,
+            blocked=blocked,
+        )
+        doer = row.worker
+        reviewer = reviewers.get(subtask_id)
+        if draft is not None and draft.status == "rejected":
+            rework = [i for i in items.get(subtask_id, []) if i.origin == "rejected_draft"]
+            doer, reviewer = (rework[0].worker if rework else draft.decided_by or doer), None
+        views.append(
+            SubtaskView(
+                key=task.key,
+                title=task.title,
+                skill=task.skill,
+                state=state,
+                doer=doer,
+                reviewer=reviewer,
+                planned_start=row.start_hour,
+                planned_end=ends[subtask_id],
+                actual_start=_actual_start(draft, items.get(subtask_id, [])),
+                actual_end=_actual_end(draft, items.get(subtask_id, [])),
+                started=any(i.started_at is not None for i in open_items),
+                depends_on=tuple(task.depends_on),
+            )
+        )
+    views.sort(key=lambda v: (v.planned_start, v.key))
+    pending: dict[str, int] = {}
+    for view in views:
+        if view.state == "in_review" and view.reviewer is not None:
+            pending[view.reviewer] = pending.get(view.reviewer, 0) + 1
+    return PlanState(
+        plan_id=plan_id,
+        project=project.name,
+        name=plan.name,
+        created_at=as_utc(plan.created_at),  # type: ignore[arg-type]
+        version=plan.version,
+        replanned_through=plan.replanned_through,
+        subtasks={v.key: v for v in views},
+        tasks=[_planned_subtask(subtasks[i]) for i in do_rows],
+        team=_team(workers),
+        ai_workers=ai,
+        agents=_agents(session, plan_id, now),
+        pending_reviews=pending,
+        read_at=now,
+    )
+
+
+def _state(*, done: bool, draft: Draft | None, ai_doer: bool, claimed: bool, blocked: bool) -> SubtaskState:
+    """The one rule for where a subtask stands (see `SubtaskState`)."""
+    if done:
+        return "done"
+    if draft is not None:
+        return "in_review" if draft.status == "pending" else "rework"
+    if blocked:
+        return "waiting"
+    if ai_doer:
+        return "drafting" if claimed else "ready"
+    return "with_person"
+
+
+def _actual_start(draft: Draft | None, items: list[WorkItem]) -> datetime | None:
+    """When work on the subtask began: the AI's generation, else a person's stated start."""
+    if draft is not None:
+        created = as_utc(draft.created_at)
+        assert created is not None
+        return created - pd.Timedelta(seconds=draft.seconds).to_pytimedelta()
+    starts = [as_utc(i.started_at) or i.started_at for i in items if i.started_at is not None]
+    return min(starts) if starts else None
+
+
+def _actual_end(draft: Draft | None, items: list[WorkItem]) -> datetime | None:
+    """When the subtask finished: its draft approved or edited, or a person's work submitted."""
+    if draft is not None and draft.status in ("approved", "edited"):
+        return as_utc(draft.decided_at)
+    done = [as_utc(i.done_at) for i in items if i.status == "done" and i.done_at is not None]
+    return done[0] if done else None
+
+
+def _planned_subtask(row: Subtask) -> PlannedSubtask:
+    return PlannedSubtask(
+        id=row.key,
+        skill=row.skill,
+        human_hours=row.human_hours,
+        ai_hours=row.ai_hours,
+        review_hours=row.review_hours,
+        p_pass=row.p_pass,
+        depends_on=tuple(row.depends_on),
+        title=row.title,
+        description=row.description,
+    )
+
+
+def _team(workers: Sequence[Worker]) -> list[PlannedWorker] | None:
+    if any(w.capacity_hours is None for w in workers):
+        return None
+    return [
+        PlannedWorker(
+            id=w.key,
+            kind=w.kind,
+            skills=tuple(w.skills or ("*",)),
+            capacity_hours=float(w.capacity_hours or 0.0),
+            cost_per_hour=float(w.cost_per_hour or 0.0),
+        )
+        for w in workers
+    ]
+
+
+def _agents(session: Session, plan_id: int, now: datetime) -> tuple[AgentView, ...]:
+    views = []
+    for row in session.scalars(
+        select(AgentRecord).where(AgentRecord.plan_id == plan_id).order_by(AgentRecord.started_at)
+    ):
+        heartbeat = as_utc(row.heartbeat_at)
+        assert heartbeat is not None
+        liveness: AgentLiveness = (
+            "live"
+            if row.state == "running" and (now - heartbeat).total_seconds() <= row.lease_seconds
+            else "stopped"
+            if row.state == "stopped"
+            else "lost"
+        )
+        views.append(
+            AgentView(row.id, row.worker, row.model, liveness, heartbeat, as_utc(row.started_at), row.drafted)  # type: ignore[arg-type]
+        )
+    return tuple(views)
+
+
+def latest_version(session: Session, plan_id: int) -> PlanVersion | None:
+    """The plan's newest version row (its import, or its latest re-plan)."""
+    return session.scalars(
+        select(PlanVersion)
+        .where(PlanVersion.plan_id == plan_id)
+        .order_by(PlanVersion.version.desc())
+        .limit(1)
+    ).first()
