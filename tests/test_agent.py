@@ -6,11 +6,13 @@ The simulated team with agent processes (and kill -9) is tests/test_agent_team.p
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -25,6 +27,7 @@ from coassist.agent import (
     replan_stored,
     replanning,
 )
+from coassist.agent.learning import LearningConfig
 from coassist.agent.presence import mark_lost
 from coassist.plan import allocate, replan
 from coassist.plan.model import Subtask, Worker
@@ -151,7 +154,9 @@ def test_two_agents_replanning_at_once_store_one_version(db_url: str) -> None:
         )
         assert late.plan is not None
         with pytest.raises(replanning._Stale), store.session() as session:
-            replanning._store(session, first_read, 10**9, late.plan.assignments, late.diff, "agent b")
+            replanning._store(
+                session, first_read, 10**9, late.plan.assignments, late.diff, "agent b", routed=False
+            )
         assert read_plan_state(store, plan_id).version == 2
         assert len([e for e in audit_trail(store, entity="plan") if e.action == "plan.replanned"]) == 1
 
@@ -266,3 +271,31 @@ def test_the_command_line_names_what_to_fix(db_url: str) -> None:
     assert run.returncode == 1
     assert "no AI worker 'gpu9'" in run.stderr and "AI workers: gpu" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@SQLITE_ONLY
+def test_the_agent_retrains_the_router_and_suggests_a_fine_tune_from_decisions(
+    db_url: str, tmp_path: Path
+) -> None:
+    tasks = [Subtask(f"s{i}", "sql", 2.0, ai_hours=0.1, review_hours=0.5, p_pass=0.8) for i in range(4)]
+    team = [Worker("ana", "human", ("sql",), 40.0, 50.0), Worker("gpu0", "ai", ("*",), 10.0, 3.0)]
+    learning = LearningConfig(router_every=3, router_dir=tmp_path / "router", finetune_hint_every=2)
+    with open_store(db_url) as store:
+        plan_id = _store_plan(store, tasks, team)
+        agent = Agent(store, "gpu0", ScriptedModel(), plan_id, dataclasses.replace(FAST, learning=learning))
+        agent.run_once()
+        queue = review_queue(store, plan_id=plan_id)
+        assert len(queue) == 4
+        for item, choice in zip(queue, ["approve", "edit", "reject"], strict=False):
+            edited = "better" if choice == "edit" else None
+            decide(store, item.draft_id, "ana", choice, edited_text=edited, expected_version=item.version)
+        agent.run_once()
+
+        trail = audit_trail(store, entity="plan")
+        (retrained,) = [e for e in trail if e.action == "router.retrained"]
+        assert retrained.detail["count"] == 3 and retrained.detail["fallback"] is True  # 3 labels: the prior
+        assert (tmp_path / "router" / "router.json").is_file()
+        (suggested,) = [e for e in trail if e.action == "finetune.suggested"]
+        assert suggested.detail["count"] == 2 and "coassist finetune" in suggested.detail["commands"]
+        (replanned,) = [e for e in trail if e.action == "plan.replanned"]
+        assert replanned.detail["p_pass"] == "router"  # the rejection's re-plan used the new router

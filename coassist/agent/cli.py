@@ -11,6 +11,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -55,6 +56,21 @@ def add_agent_command(subcommands: Any) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--lease-seconds", type=float, default=60.0)
     parser.add_argument("--replan-debounce-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--router-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="retrain the p_pass router after every K new decisions and re-plan with it (default: never)",
+    )
+    parser.add_argument("--router-dir", type=Path, default=None, help="where --router-every keeps the router")
+    parser.add_argument(
+        "--finetune-hint-every",
+        type=int,
+        default=50,
+        metavar="N",
+        help="say when N new approved or edited drafts make a fine-tune worthwhile (default: 50)",
+    )
     parser.add_argument("--once", action="store_true", help="draft what is ready now, then exit")
     parser.add_argument(
         "--until-done", action="store_true", help="exit once every subtask of the plan is done"
@@ -64,6 +80,7 @@ def add_agent_command(subcommands: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from coassist.agent.learning import LearningConfig
     from coassist.agent.runner import Agent, AgentConfig
     from coassist.llm.chat import GenerationSettings
     from coassist.review.drafting import DraftingConfig
@@ -82,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         lease_seconds=args.lease_seconds,
         replan_debounce_seconds=args.replan_debounce_seconds,
         until_done=args.until_done,
+        learning=LearningConfig(args.router_every, args.router_dir, args.finetune_hint_every),
     )
     agent = Agent(args.db, args.worker, args.model, plan_id=args.plan, config=config)
     signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())

@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from coassist.agent.state import PlanState, read_plan_state
 from coassist.errors import NoReplannableTeam
-from coassist.plan.model import AllocateOptions
+from coassist.plan.model import AllocateOptions, PassRouter
 from coassist.plan.model import Worker as PlannedWorker
 from coassist.plan.replanning import PlanDiff, replan
 from coassist.review.audit import record
@@ -67,9 +67,14 @@ def pending_triggers(store: ReviewStore, plan_id: int) -> list[tuple[int, str]]:
 
 
 def replan_stored(
-    store: ReviewStore, plan_id: int, actor: str, options: AllocateOptions | None = None
+    store: ReviewStore,
+    plan_id: int,
+    actor: str,
+    options: AllocateOptions | None = None,
+    router: PassRouter | None = None,
 ) -> StoredReplan | None:
-    """Re-plan the work not started and store it as the plan's next version.
+    """Re-plan the work not started and store it as the plan's next version; `router`, when
+    given, supplies p_pass for the not-started subtasks (`coassist.agent.learning`).
 
     Returns None when another writer changed the plan meanwhile (the caller polls again).
 
@@ -94,12 +99,12 @@ def replan_stored(
         state.plan_in_force(),
         state.progress(),
         options=options or AllocateOptions(time_limit=30.0),
+        router=router,
     )
     try:
         with store.session() as session:
-            return _store(
-                session, state, newest, result.plan.assignments if result.plan else None, result.diff, actor
-            )
+            table = result.plan.assignments if result.plan else None
+            return _store(session, state, newest, table, result.diff, actor, routed=router is not None)
     except _Stale:
         return None
 
@@ -109,7 +114,13 @@ class _Stale(Exception):
 
 
 def _store(
-    session: Session, state: PlanState, newest: int, table: pd.DataFrame | None, diff: PlanDiff, actor: str
+    session: Session,
+    state: PlanState,
+    newest: int,
+    table: pd.DataFrame | None,
+    diff: PlanDiff,
+    actor: str,
+    routed: bool,
 ) -> StoredReplan:
     """Write the re-plan as the plan's next version in the caller's transaction (`_Stale` rolls it back)."""
     plan_id = state.plan_id
@@ -142,6 +153,7 @@ def _store(
         version=version,
         triggers=list(triggers),
         summary=diff.summary(),
+        p_pass="router" if routed else "plan",
     )
     return StoredReplan(plan_id, version, diff, triggers)
 
@@ -226,7 +238,10 @@ def _changed_meanwhile(session: Session, state: PlanState, moved: Sequence[str])
 
 def _write_assignments(session: Session, state: PlanState, table: pd.DataFrame, actor: str) -> None:
     """Replace the plan's assignment rows with the new plan's, keeping live claims, and move
-    people's open plan work items with their subtasks (withdrawn from whoever lost one)."""
+    people's open plan work items with their subtasks (withdrawn from whoever lost one).
+
+    Rows go in as one executemany, not one ORM object each: a re-plan of 2,000 subtasks writes
+    about 3,000 rows while a person waits."""
     ids = dict(
         session.execute(
             select(Subtask.key, Subtask.id)
@@ -234,24 +249,34 @@ def _write_assignments(session: Session, state: PlanState, table: pd.DataFrame, 
             .where(Assignment.plan_id == state.plan_id)
         ).all()
     )
-    old = session.scalars(select(Assignment).where(Assignment.plan_id == state.plan_id)).all()
+    old = session.execute(
+        select(
+            Assignment.subtask_id,
+            Assignment.worker,
+            Assignment.role,
+            Assignment.claimed_by,
+            Assignment.claimed_until,
+        ).where(Assignment.plan_id == state.plan_id, Assignment.claimed_by.is_not(None))
+    ).all()
     claims = {(a.subtask_id, a.worker, a.role): (a.claimed_by, a.claimed_until) for a in old}
     session.execute(delete(Assignment).where(Assignment.plan_id == state.plan_id))
+    rows = []
     for row in table.itertuples(index=False):
         subtask_id = ids[row.subtask]
         claimed_by, claimed_until = claims.get((subtask_id, row.worker, row.role), (None, None))
-        session.add(
-            Assignment(
-                plan_id=state.plan_id,
-                subtask_id=subtask_id,
-                worker=row.worker,
-                role=row.role,
-                start_hour=float(row.start),
-                end_hour=float(row.end),
-                claimed_by=claimed_by,
-                claimed_until=claimed_until,
-            )
+        rows.append(
+            {
+                "plan_id": state.plan_id,
+                "subtask_id": subtask_id,
+                "worker": row.worker,
+                "role": row.role,
+                "start_hour": float(row.start),
+                "end_hour": float(row.end),
+                "claimed_by": claimed_by,
+                "claimed_until": claimed_until,
+            }
         )
+    session.execute(insert(Assignment), rows)
     people = {w.id for w in state.team or () if w.kind == "human"}
     doers = {row.subtask: row.worker for row in table.itertuples(index=False) if row.role == "do"}
     _move_work_items(session, state, ids, doers, people, actor)
@@ -277,6 +302,7 @@ def _move_work_items(
         )
     ).all()
     holder = {item.subtask_id: item for item in items}
+    new: list[tuple[str, WorkItem]] = []
     for key in free:
         item, doer = holder.get(ids[key]), doers.get(key)
         if item is not None and item.worker != doer:
@@ -293,16 +319,19 @@ def _move_work_items(
             )
             item = None
         if item is None and doer in people:
-            new = WorkItem(plan_id=state.plan_id, subtask_id=ids[key], worker=doer, origin="plan")
-            session.add(new)
-            session.flush()
-            record(
-                session,
-                actor,
-                "work.assigned",
-                "work_item",
-                new.id,
-                worker=doer,
-                origin="replan",
-                subtask=key,
+            new.append(
+                (key, WorkItem(plan_id=state.plan_id, subtask_id=ids[key], worker=doer, origin="plan"))
             )
+    session.add_all(item for _, item in new)
+    session.flush()  # once, for the new items' ids
+    for key, item in new:
+        record(
+            session,
+            actor,
+            "work.assigned",
+            "work_item",
+            item.id,
+            worker=item.worker,
+            origin="replan",
+            subtask=key,
+        )

@@ -3,7 +3,8 @@ re-planning the rest when the trail says something changed.
 
 Each turn of the loop (`Agent.step`):
 
-1. notice agents whose heartbeat stopped (`presence.mark_lost`: a re-plan trigger);
+1. notice agents whose heartbeat stopped (`presence.mark_lost`: a re-plan trigger), and learn
+   from new decisions (`learning.py`: the router, off by default; fine-tune suggestions);
 2. re-plan when a trigger is pending and none arrived for `replan_debounce_seconds` (a burst of
    decisions makes one re-plan, not one each), or the first one waited `replan_max_wait_seconds`;
 3. claim the next batch of its worker's ready subtasks, draft them with the model in one
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from coassist.agent import presence
+from coassist.agent.learning import Learner, LearningConfig
 from coassist.agent.replanning import StoredReplan, pending_triggers, replan_stored
 from coassist.agent.state import read_plan_state
 from coassist.errors import CoassistError, InvalidOption, NotInStore
@@ -67,10 +69,14 @@ class AgentConfig:
     replan_debounce_seconds, replan_max_wait_seconds:
         A re-plan waits until no trigger arrived for the first, but never longer than the second.
     replan_time_limit:
-        The solver's limit for one re-plan.
+        The solver's limit for one re-plan: a person is waiting. Reading the plan, scheduling
+        and storing the result add about 2 s at 2,000 subtasks, and the warm start is within
+        about 0.1% of optimal by then (docs/planning.md, `benchmarks/agent.py`).
     until_done:
         Stop by itself once every subtask of the plan is done and every trigger answered (a
         batch job, or a test).
+    learning:
+        Router retraining (off by default) and fine-tune suggestions (`coassist.agent.learning`).
     """
 
     drafting: DraftingConfig = field(default_factory=lambda: DraftingConfig(progress=False))
@@ -78,8 +84,9 @@ class AgentConfig:
     max_poll_seconds: float = 5.0
     replan_debounce_seconds: float = 2.0
     replan_max_wait_seconds: float = 30.0
-    replan_time_limit: float = 30.0
+    replan_time_limit: float = 3.0
     until_done: bool = False
+    learning: LearningConfig = field(default_factory=LearningConfig)
 
     def __post_init__(self) -> None:
         for name in (
@@ -149,6 +156,7 @@ class Agent:
         self.plan_id = _plan_for(self.store, worker, plan_id)
         self.id = claimer_id()
         self.report = AgentReport()
+        self._learner = Learner(self.store, self.plan_id, self.config.learning, f"agent:{self.id}")
         self._model = model
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -156,6 +164,7 @@ class Agent:
         self._first_trigger_at: float | None = None
         self._last_trigger: int | None = None
         self._quiet_since = 0.0
+        self._runs = 0
         self._failed: set[str] = set()
         """Subtasks whose batch failed to generate; this agent leaves them (they stay ready)."""
         self.on_batch: Callable[[list[str], list[str]], None] | None = None
@@ -199,6 +208,10 @@ class Agent:
     def _on_duty(self) -> Iterator[None]:
         """Registered and beating while the block runs; signed off after, however it ends."""
         model = self.model  # load before registering: a slow load must not look like a lost agent
+        if self._runs:  # each run is a presence of its own (its claims, its heartbeat, its row)
+            self.id = claimer_id()
+            self._learner.actor = f"agent:{self.id}"
+        self._runs += 1
         presence.register(
             self.store, self.id, self.plan_id, self.worker, model.spec, self.config.lease_seconds
         )
@@ -219,8 +232,9 @@ class Agent:
 
     def start(self) -> Agent:
         """Run in a daemon thread (from a notebook or a server); `stop()` ends it."""
-        if self._thread is not None:
-            raise InvalidOption("start", "this agent was started already; make a new Agent to run again")
+        if self.running:
+            raise InvalidOption("start", "this agent is running already; stop() it first")
+        self._stop.clear()
         self._thread = threading.Thread(target=self.run, name=f"coassist-agent-{self.worker}", daemon=True)
         self._thread.start()
         return self
@@ -240,8 +254,10 @@ class Agent:
         return self._thread is not None and self._thread.is_alive()
 
     def step(self) -> bool:
-        """One turn: notice lost agents, re-plan if due, draft one batch. True if it did anything."""
+        """One turn: notice lost agents, learn from new decisions, re-plan if due, draft one
+        batch. True if it did anything."""
         did = bool(presence.mark_lost(self.store, self.plan_id, self.id))
+        did = self._learner.step() or did
         did = self._replan_if_due() or did
         return self._draft_one_batch() or did
 
@@ -265,6 +281,7 @@ class Agent:
             self.plan_id,
             f"agent:{self.id}",
             AllocateOptions(time_limit=self.config.replan_time_limit),
+            router=self._learner.router,
         )
         self._first_trigger_at = self._last_trigger = None
         if stored is None:

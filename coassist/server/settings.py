@@ -2,6 +2,7 @@
 
 c.CoassistServer.model = "smollm2"            # inline completion model
 c.CoassistServer.db_url = "sqlite:///team.db"  # review queue and current plan
+c.CoassistServer.agent_worker = "gpu0"          # also run the scheduling agent of AI worker gpu0
 """
 
 from __future__ import annotations
@@ -51,3 +52,15 @@ class CoassistServer(Configurable):
         "",
         help="Review database URL or SQLite path; empty means $COASSIST_DB, else the per-user default.",
     ).tag(config=True)
+    agent_worker = Unicode(
+        "",
+        help="Run the scheduling agent of this AI worker of the plan (e.g. 'gpu0') as a background "
+        "thread of the server, drafting with `agent_model` on `db_url`. Empty (the default): no agent; "
+        "run `coassist agent` instead where the GPU is.",
+    ).tag(config=True)
+    agent_model = Unicode("smollm2", help="Model spec the server's agent drafts with (see agent_worker).").tag(
+        config=True
+    )
+    agent_plan = Int(0, min=0, help="Plan id the server's agent serves; 0: the newest plan with agent_worker.").tag(
+        config=True
+    )
