@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -29,6 +30,7 @@ from coassist.agent import (
 )
 from coassist.agent.learning import LearningConfig
 from coassist.agent.presence import mark_lost
+from coassist.agent.wakeup import wakeup_for
 from coassist.plan import allocate, replan
 from coassist.plan.model import Subtask, Worker
 from coassist.review import audit_trail, decide, import_plan, open_store, review_queue, work_items
@@ -299,3 +301,24 @@ def test_the_agent_retrains_the_router_and_suggests_a_fine_tune_from_decisions(
         assert suggested.detail["count"] == 2 and "coassist finetune" in suggested.detail["commands"]
         (replanned,) = [e for e in trail if e.action == "plan.replanned"]
         assert replanned.detail["p_pass"] == "router"  # the rejection's re-plan used the new router
+
+
+def test_an_idle_agent_wakes_on_a_change_on_postgresql_and_naps_on_sqlite(db_url: str) -> None:
+    """PostgreSQL: the audit trigger's NOTIFY ends the wait as soon as the change commits.
+    SQLite: the wait runs its course (the agent polls there)."""
+    with open_store(db_url) as store:
+        plan_id = _store_plan(store, TASKS, TEAM)
+        wakeup = wakeup_for(store)
+        try:
+            change = threading.Timer(0.3, lambda: set_capacity(store, plan_id, "bo", 5.0, actor="lead"))
+            started = time.monotonic()
+            change.start()
+            woken = wakeup.wait(3.0, threading.Event())
+            waited = time.monotonic() - started
+            change.join()
+        finally:
+            wakeup.close()
+    if store.engine.dialect.name == "postgresql":
+        assert woken and waited < 2.0, waited
+    else:
+        assert not woken and waited >= 2.9, waited

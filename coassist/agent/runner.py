@@ -11,8 +11,9 @@ Each turn of the loop (`Agent.step`):
    `generate_batch` (the review layer's `claim_batch` / `draft_batch` / `release_claims`), and
    commit them.
 
-When a turn finds nothing to do the agent sleeps, twice as long each idle turn up to
-`max_poll_seconds`, and polls again: cheap on SQLite and on PostgreSQL alike. A stop request
+When a turn finds nothing to do the agent waits, twice as long each idle turn up to
+`max_poll_seconds`, and polls again; on PostgreSQL a notification of any change ends the wait
+at once (`wakeup.py`). A stop request
 (`stop()`, SIGTERM in the CLI) is honoured between steps: the batch in flight is finished and
 committed, its claims released, and the agent signs off. A killed agent loses at most that
 batch: its claims lapse one lease after its last heartbeat and another agent drafts them.
@@ -35,6 +36,7 @@ from coassist.agent import presence
 from coassist.agent.learning import Learner, LearningConfig
 from coassist.agent.replanning import StoredReplan, pending_triggers, replan_stored
 from coassist.agent.state import read_plan_state
+from coassist.agent.wakeup import Nap, Wakeup, wakeup_for
 from coassist.errors import CoassistError, InvalidOption, NotInStore
 from coassist.llm.chat import ChatModel
 from coassist.plan.model import AllocateOptions
@@ -165,6 +167,7 @@ class Agent:
         self._last_trigger: int | None = None
         self._quiet_since = 0.0
         self._runs = 0
+        self._wakeup: Wakeup = Nap()
         self._failed: set[str] = set()
         """Subtasks whose batch failed to generate; this agent leaves them (they stay ready)."""
         self.on_batch: Callable[[list[str], list[str]], None] | None = None
@@ -192,7 +195,8 @@ class Agent:
                 ):
                     break
                 self._idle_seconds = min(max(self._idle_seconds * 2, 0.05), self.config.max_poll_seconds)
-                self._stop.wait(self._idle_seconds)
+                if self._wakeup.wait(self._idle_seconds, self._stop):
+                    self._idle_seconds = 0.0  # something changed: look at once
         return self.report
 
     def run_once(self) -> AgentReport:
@@ -217,10 +221,12 @@ class Agent:
         )
         heartbeat = presence.Heartbeat(self.store, self.id, self.config.lease_seconds)
         heartbeat.start()
+        self._wakeup = wakeup_for(self.store)
         log.info("agent started", extra=self._fields(event="started", model=model.spec))
         try:
             yield
         finally:
+            self._wakeup.close()
             heartbeat.stop()
             presence.sign_off(self.store, self.id, self.plan_id)
             log.info(

@@ -2,7 +2,8 @@
 their diffs, the team's hours, skills and costs, and when a person started a work item.
 
 Every new column is nullable or has a server default, so a version-2 database keeps its rows;
-its plans have no team hours and so cannot be re-planned until imported again with them.
+its plans have no team hours and so cannot be re-planned until imported again with them. On
+PostgreSQL a trigger on ``audit`` notifies channel ``coassist``, which wakes idle agents.
 
 Revision ID: 0003
 Revises: 0002
@@ -59,4 +60,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("replanned_through", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("work_items") as batch:
         batch.add_column(sa.Column("started_at", sa.DateTime(timezone=True), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        # Every change writes an audit row: one NOTIFY per such transaction wakes the agents
+        # (coassist/agent/wakeup.py). SQLite has no notifications; agents poll there.
+        op.execute(
+            "CREATE FUNCTION coassist_notify() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_notify('coassist', ''); RETURN NULL; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER coassist_audit_notify AFTER INSERT ON audit "
+            "FOR EACH STATEMENT EXECUTE FUNCTION coassist_notify()"
+        )
     op.execute("UPDATE coassist_schema SET version = 3")
