@@ -31,12 +31,13 @@ from coassist.agent import (
 from coassist.agent.learning import LearningConfig
 from coassist.agent.presence import mark_lost
 from coassist.agent.wakeup import wakeup_for
+from coassist.errors import InvalidOption, InvalidTaskTable, NotInStore
 from coassist.plan import allocate, replan
 from coassist.plan.model import Subtask, Worker
 from coassist.review import audit_trail, decide, import_plan, open_store, review_queue, work_items
 from coassist.review.drafting import DraftingConfig
 from coassist.review.schema import AgentRecord, utcnow
-from coassist.review.team import set_capacity
+from coassist.review.team import change_subtask, set_capacity
 from coassist.review.work import start_work
 from tests.postgres import SQLITE_ONLY
 from tests.test_review_support import ScriptedModel, small_plan
@@ -322,3 +323,24 @@ def test_an_idle_agent_wakes_on_a_change_on_postgresql_and_naps_on_sqlite(db_url
         assert woken and waited < 2.0, waited
     else:
         assert not woken and waited >= 2.9, waited
+
+
+def test_a_changed_estimate_replans_and_a_bad_one_is_refused(db_url: str) -> None:
+    with open_store(db_url) as store:
+        plan_id = _store_plan(store, TASKS, TEAM)
+        assert pending_triggers(store, plan_id) == []  # the import's own subtask rows are answered
+        with pytest.raises(InvalidTaskTable, match="human_hours"):
+            change_subtask(store, plan_id, "model", human_hours=-1.0)
+        with pytest.raises(InvalidOption, match="depends_on"):
+            change_subtask(store, plan_id, "model", depends_on=["load"])
+        with pytest.raises(NotInStore, match="nope"):
+            change_subtask(store, plan_id, "nope", human_hours=1.0)
+        assert pending_triggers(store, plan_id) == []
+
+        change_subtask(
+            store, plan_id, "report", ai_hours=None, actor="lead"
+        )  # the AI cannot write it after all
+        assert [action for _, action in pending_triggers(store, plan_id)] == ["subtask.updated"]
+        stored = replan_stored(store, plan_id, "test")
+        assert stored is not None and stored.triggers == ("subtask.updated",)
+        assert read_plan_state(store, plan_id).subtasks["report"].doer in ("ana", "bo")

@@ -2,7 +2,8 @@
 
 What calls for a re-plan (`TRIGGERS`) is read from the audit trail, so nothing else has to
 notify the agent: a rejected draft (the subtask became its reviewer's work), a person's
-capacity changed or marked away, an AI worker's agent lost or back. `Plan.replanned_through`
+capacity changed or marked away, a subtask's estimates changed (`change_subtask`, or a
+re-import into the project), an AI worker's agent lost or back. `Plan.replanned_through`
 is the newest event the current version took into account, so a re-plan is due exactly when a
 trigger is newer, whichever agent (or person) handled the earlier ones.
 
@@ -43,7 +44,7 @@ from coassist.review.schema import (
 )
 from coassist.review.store import ReviewStore
 
-TRIGGERS = ("draft.rejected", "worker.capacity_changed", "agent.lost", "agent.returned")
+TRIGGERS = ("draft.rejected", "worker.capacity_changed", "subtask.updated", "agent.lost", "agent.returned")
 """Audit actions that call for a re-plan of the plan they concern."""
 
 
@@ -173,6 +174,12 @@ def _triggers_query(plan_id: int, after: int):  # type: ignore[no-untyped-def]
                 and_(
                     AuditEvent.action == "worker.capacity_changed",
                     AuditEvent.entity_id.in_(select(Worker.id).where(Worker.plan_id == plan_id)),
+                ),
+                and_(
+                    AuditEvent.action == "subtask.updated",
+                    AuditEvent.entity_id.in_(
+                        select(Assignment.subtask_id).where(Assignment.plan_id == plan_id)
+                    ),
                 ),
                 and_(
                     AuditEvent.action.in_(("agent.lost", "agent.returned")),

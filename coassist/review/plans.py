@@ -19,14 +19,24 @@ from collections import Counter
 from typing import Any, get_args
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from coassist.errors import InvalidTaskTable, NotInStore, PlanImportConflict
 from coassist.plan.io import WORKER_COLUMNS, load_tasks, load_workers, worker_columns
 from coassist.plan.model import WorkerKind
 from coassist.review.audit import current_user, record
-from coassist.review.schema import Assignment, Plan, PlanVersion, Project, Role, Subtask, Worker, WorkItem
+from coassist.review.schema import (
+    Assignment,
+    AuditEvent,
+    Plan,
+    PlanVersion,
+    Project,
+    Role,
+    Subtask,
+    Worker,
+    WorkItem,
+)
 from coassist.review.store import ReviewStore
 
 _SUBTASK_REQUIRED = ("id", "skill", "human_hours", "review_hours", "p_pass")
@@ -185,6 +195,10 @@ def _store_plan(
         subtasks=len(tasks),
         assignments=len(rows),
     )
+    session.flush()
+    # Version 1 takes everything before it into account (this import's own subtask updates
+    # included): only later changes call for a re-plan.
+    plan_row.replanned_through = session.scalar(select(func.max(AuditEvent.id))) or 0
     return plan_row.id
 
 
