@@ -243,7 +243,7 @@ def test_decision_landing_between_read_and_write_is_caught_by_the_version(drafte
 def test_decisions_and_draft_statuses_are_one_closed_set_each() -> None:
     assert tuple(d.value for d in Decision) == get_args(DecisionName)
     assert get_args(DraftStatus) == ("pending", *(d.status for d in Decision))
-    assert {"open", "done"} == set(get_args(WorkStatus)) and "rejected_draft" in get_args(WorkOrigin)
+    assert {"open", "done", "withdrawn"} == set(get_args(WorkStatus)) and "rejected_draft" in get_args(WorkOrigin)
 
 
 def test_reading_a_pending_draft_gives_what_each_decision_would_store(drafted: Any) -> None:
