@@ -344,3 +344,17 @@ def test_a_changed_estimate_replans_and_a_bad_one_is_refused(db_url: str) -> Non
         stored = replan_stored(store, plan_id, "test")
         assert stored is not None and stored.triggers == ("subtask.updated",)
         assert read_plan_state(store, plan_id).subtasks["report"].doer in ("ana", "bo")
+
+
+def test_the_plan_in_force_costs_what_the_allocator_said(db_url: str) -> None:
+    """Priced as the allocator prices it (reviews carry the expected rework) and timed as stored:
+    a re-plan that moves nothing reports the same cost and makespan before and after."""
+    plan = allocate(TASKS, TEAM)
+    with open_store(db_url) as store:
+        plan_id = import_plan(store, *_frames(TASKS, TEAM), plan, project="t", actor="lead")
+        in_force = read_plan_state(store, plan_id).plan_in_force()
+        assert in_force.cost == pytest.approx(plan.cost) and in_force.makespan == pytest.approx(plan.makespan)
+        set_capacity(store, plan_id, "bo", 19.0, actor="lead")  # still more than he needs
+        stored = replan_stored(store, plan_id, "test")
+        assert stored is not None and stored.diff.moves == ()
+        assert stored.diff.cost_before == pytest.approx(plan.cost) == stored.diff.cost_after

@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from coassist.plan.formulation import build
 from coassist.plan.io import PLAN_COLUMNS
 from coassist.plan.model import Plan as PlannedWork
 from coassist.plan.model import Subtask as PlannedSubtask
@@ -115,37 +116,45 @@ class PlanState:
     pending_reviews: dict[str, int]
     """Reviewer -> drafts waiting for their decision."""
     read_at: datetime
+    pieces: pd.DataFrame
+    """The stored plan rows: subtask (key), worker, role, start, end (planned hours); a rejected
+    draft's subtask is one ``do`` piece of its reviewer's."""
 
     def progress(self) -> dict[str, Progress]:
         return {key: view.progress for key, view in self.subtasks.items()}
 
     def plan_in_force(self) -> PlannedWork:
-        """The stored plan as the allocator's `Plan`: a rejected draft's subtask is its
-        reviewer's work (they redo it), which is what the re-plan must hold."""
+        """The stored plan as the allocator's `Plan`, each piece at its stored times and priced
+        as the allocator prices it (a review carries the expected rework), so a re-plan's cost
+        and makespan before -> after compare like with like. A rejected draft's subtask is its
+        reviewer's work (they redo it, at human hours): that is what the re-plan must hold."""
         assert self.team is not None, "plan_in_force needs the team's hours (see `team`)"
+        frame = self.pieces.copy()
+        form = build(self.tasks, self.team)
+        column = {
+            (form.subtasks[t].id, form.workers[w].id, bool(r)): c
+            for c, (t, w, r) in enumerate(zip(form.col_task, form.col_worker, form.col_review, strict=True))
+        }
         tasks = {t.id: t for t in self.tasks}
         rate = {w.id: w.cost_per_hour for w in self.team}
-        rows = []
-        for view in self.subtasks.values():
-            task = tasks[view.key]
-            doer_is_ai = view.doer in self.ai_workers
-            hours = (task.ai_hours or 0.0) if doer_is_ai else task.human_hours
-            rows.append((view.key, view.doer, "do", view.planned_start, view.planned_start + hours, hours))
-            if view.reviewer is not None:
-                end = view.planned_start + hours
-                rows.append(
-                    (view.key, view.reviewer, "review", end, end + task.review_hours, task.review_hours)
-                )
-        frame = pd.DataFrame(rows, columns=["subtask", "worker", "role", "start", "end", "hours"])
-        frame["share"] = 1.0
-        frame["cost"] = frame["hours"] * frame["worker"].map(rate).fillna(0.0)
+        hours, cost = [], []
+        for key, worker, role in frame[["subtask", "worker", "role"]].itertuples(index=False, name=None):
+            c = column.get((key, worker, role == "review"))
+            if c is None:  # a piece the model no longer offers (rework by its reviewer, a skill gone)
+                h = tasks[key].human_hours
+                hours.append(h)
+                cost.append(h * rate.get(worker, 0.0))
+            else:
+                hours.append(float(form.col_hours[c]))
+                cost.append(float(form.col_cost[c]))
+        frame["hours"], frame["cost"], frame["share"] = hours, cost, 1.0
         frame = frame.loc[:, list(PLAN_COLUMNS)]
-        cost = float(frame["cost"].sum())
+        total = float(frame["cost"].sum())
         return PlannedWork(
             assignments=frame,
             utilisation=pd.DataFrame(),
-            cost=cost,
-            bound=cost,
+            cost=total,
+            bound=total,
             gap=0.0,
             status="optimal",
             method="stored",
@@ -189,10 +198,13 @@ def _read(session: Session, plan_id: int) -> PlanState:
     do_rows = {row.subtask_id: row for row in rows if row.role == "do"}
     reviewers = {row.subtask_id: row.worker for row in rows if row.role == "review"}
     ends: dict[int, float] = {}
+    rows_of: dict[int, list[Assignment]] = {}
     for row in rows:
         ends[row.subtask_id] = max(ends.get(row.subtask_id, row.end_hour), row.end_hour)
+        rows_of.setdefault(row.subtask_id, []).append(row)
 
     views: list[SubtaskView] = []
+    pieces: list[tuple[str, str, str, float, float]] = []
     for subtask_id, row in do_rows.items():
         task = subtasks[subtask_id]
         draft = drafts.get(subtask_id)
@@ -210,6 +222,9 @@ def _read(session: Session, plan_id: int) -> PlanState:
         if draft is not None and draft.status == "rejected":
             rework = [i for i in items.get(subtask_id, []) if i.origin == "rejected_draft"]
             doer, reviewer = (rework[0].worker if rework else draft.decided_by or doer), None
+            pieces.append((task.key, doer, "do", row.start_hour, ends[subtask_id]))
+        else:
+            pieces += [(task.key, r.worker, r.role, r.start_hour, r.end_hour) for r in rows_of[subtask_id]]
         views.append(
             SubtaskView(
                 key=task.key,
@@ -245,6 +260,7 @@ def _read(session: Session, plan_id: int) -> PlanState:
         agents=_agents(session, plan_id, now),
         pending_reviews=pending,
         read_at=now,
+        pieces=pd.DataFrame(pieces, columns=["subtask", "worker", "role", "start", "end"]),
     )
 
 
