@@ -308,17 +308,17 @@ class Agent:
         return True
 
     def _draft_one_batch(self) -> bool:
-        state = read_plan_state(self.store, self.plan_id)
-        mine = {
-            key for key, view in state.subtasks.items() if view.state == "ready" and view.doer == self.worker
-        }
-        if not mine:
-            return False
+        """Claim and draft the next batch of this worker's ready subtasks that nobody holds.
+
+        One read of the plan per batch (`ready_ai_subtasks`): an agent's own overhead must stay
+        small next to generation, even on a plan of thousands of subtasks."""
         ready = [
             task
             for task in ready_ai_subtasks(self.store, self.plan_id).ready
-            if task.key in mine and task.key not in self._failed
+            if task.worker == self.worker and task.claimed_by is None and task.key not in self._failed
         ]
+        if not ready:
+            return False
         window = ready[: self.config.drafting.batch_size]
         claim = claim_batch(self.store, self.plan_id, window, self.id, self.config.lease_seconds)
         if not claim.subtasks:

@@ -133,6 +133,10 @@ class ReadySubtask:
     p_pass: float
     dependencies: tuple[DependencyResult, ...]
     """Each dependency's finished result, in the subtask's `depends_on` order."""
+    worker: str = ""
+    """The AI worker the plan gives it to (an agent drafts its own worker's)."""
+    claimed_by: str | None = None
+    """The run holding a live claim on it, if any (it will skip it)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,10 @@ class _PlanRows:
     """The plan's project's subtasks (detached rows)."""
     start: dict[str, float]
     """Planned start hour of each subtask the plan does."""
+    doer: dict[str, str]
+    """Who does each subtask the plan does."""
+    claims: dict[str, str]
+    """Subtasks with a live drafting claim -> the run holding it."""
     ai: frozenset[str]
     """Subtasks an AI worker does."""
     drafted: frozenset[str]
@@ -351,7 +359,7 @@ def draft_batch(
         return []
     conversations = tuple(_messages(task, config.dependency_chars) for task in subtasks)
     started = time.perf_counter()
-    texts = model.generate_batch(list(conversations), config.generation)
+    texts = [generation.text for generation in model.generate_batch(list(conversations), config.generation)]
     batch = _GeneratedBatch(tuple(subtasks), conversations, tuple(texts), time.perf_counter() - started)
     return _save_batch(store, plan_id, model, config.generation, batch)
 
@@ -389,9 +397,16 @@ def _plan_rows(store: ReviewStore, plan_id: int) -> _PlanRows:
         drafted_ids = set(session.scalars(select(Draft.subtask_id).where(Draft.plan_id == plan_id)))
         outputs = finished_outputs(session, plan_id)
     key = {task.id: task.key for task in subtasks.values()}
+    now = utcnow()
     return _PlanRows(
         subtasks,
         start={key[row.subtask_id]: row.start_hour for row in do_rows},
+        doer={key[row.subtask_id]: row.worker for row in do_rows},
+        claims={
+            key[row.subtask_id]: row.claimed_by
+            for row in do_rows
+            if row.claimed_by is not None and (as_utc(row.claimed_until) or now) > now
+        },
         ai=frozenset(key[row.subtask_id] for row in do_rows if row.worker in ai_workers),
         drafted=frozenset(key[i] for i in drafted_ids),
         outputs={key[i]: text for i, text in outputs.items()},
@@ -421,7 +436,17 @@ def _ready_subtask(task: Subtask, rows: _PlanRows) -> ReadySubtask:
     results = tuple(
         DependencyResult(dep, rows.subtasks[dep].title, rows.outputs[dep]) for dep in task.depends_on
     )
-    return ReadySubtask(task.id, task.key, task.title, task.description, task.skill, task.p_pass, results)
+    return ReadySubtask(
+        task.id,
+        task.key,
+        task.title,
+        task.description,
+        task.skill,
+        task.p_pass,
+        results,
+        worker=rows.doer[task.key],
+        claimed_by=rows.claims.get(task.key),
+    )
 
 
 def _claim(
