@@ -24,6 +24,7 @@ _PUBLIC = {
     "coassist.review": ("decide", "draft_ai_subtasks", "import_plan", "open_store", "review_queue"),
     "coassist.train": ("LoraTrainingConfig", "RouterTrainingConfig", "fill_p_pass", "finetune_lora", "train_router"),
     "coassist.notebook.widgets": ("AllocationBoard", "ChatWidget", "ReviewQueueWidget"),
+    "coassist.notebook.widgets.team_status": ("TeamStatusWidget",),
 }  # fmt: skip
 _HOME = {name: module for module, names in _PUBLIC.items() for name in names}
 

@@ -23,15 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coassist", description=__doc__)
     subcommands = parser.add_subparsers(dest="command", required=True)
     # Each layer registers its own subcommands (one import line per layer).
+    from coassist.agent.cli import add_agent_command
+    from coassist.agent.status_cli import add_status_command
     from coassist.demo import add_demo_command
     from coassist.eval.cli import add_eval_command
     from coassist.plan.cli import add_allocate_command
     from coassist.train.cli import add_train_commands
 
+    add_agent_command(subcommands)
     add_demo_command(subcommands)
     add_eval_command(subcommands)
     add_allocate_command(subcommands)
     add_train_commands(subcommands)
+    add_status_command(subcommands)
     return parser
 
 

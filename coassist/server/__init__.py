@@ -7,11 +7,13 @@ Endpoints (all under the server's base URL):
 - ``POST /coassist/complete``: inline completion at the cursor;
 - ``GET /coassist/plan``: the newest plan in the review store, summarised;
 - ``GET /coassist/reviews`` and ``POST /coassist/reviews``: the review queue and decisions
-  (409 when someone else decided first).
+  (409 when someone else decided first);
+- ``GET /coassist/team[?plan=ID]``: where a plan stands (states, queue, agents, forecast, re-plans).
 """
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 from coassist.llm import load_chat_model
@@ -38,3 +40,23 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     serverapp.web_app.settings["coassist_store"] = StoreAccess(lambda: open_store(config.db_url or None))
     setup_handlers(serverapp.web_app)
     serverapp.log.info("coassist server extension loaded (completion model %r)", config.model)
+    if config.agent_worker:
+        _start_agent(serverapp, config)
+
+
+def _start_agent(serverapp: Any, config: CoassistServer) -> None:
+    """The scheduling agent as a daemon thread of the server; it stops (its batch committed) at exit.
+
+    A plan or worker the database lacks is logged, not raised: the server still serves the rest."""
+    from coassist.agent import Agent
+    from coassist.errors import CoassistError
+
+    try:
+        agent = Agent(open_store(config.db_url or None), config.agent_worker, config.agent_model, config.agent_plan or None)
+    except CoassistError as error:
+        serverapp.log.error("coassist agent not started: %s", error)
+        return
+    agent.start()
+    serverapp.web_app.settings["coassist_agent"] = agent
+    atexit.register(agent.stop, 60.0)
+    serverapp.log.info("coassist agent %s drafting for %r on plan %d", agent.id, agent.worker, agent.plan_id)

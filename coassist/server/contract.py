@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from coassist.agent.state import AgentLiveness, SubtaskState
 from coassist.review.decisions import Decision
 from coassist.review.schema import DecisionName, DraftStatus
 
@@ -131,6 +132,85 @@ DEFINITIONS: dict[str, JSON] = {
         {"id": _INT, "subtask": _TEXT, "status": _ref("DecidedStatus"), "decided_by": _TEXT}
     ),
     "ErrorReply": _object({"message": _TEXT, "current": _nullable(_ref("DecisionConflict"))}, ("current",)),
+    # GET /coassist/team[?plan=ID]: `coassist.agent.status.TeamStatus.as_dict()`; hours count
+    # from the plan's creation.
+    "SubtaskState": {"enum": list(get_args(SubtaskState))},
+    "AgentLiveness": {"enum": list(get_args(AgentLiveness))},
+    "TeamPlan": _object({"id": _INT, "project": _TEXT, "name": _TEXT, "version": _INT}),
+    "SubtaskCounts": _object({**{state: _INT for state in get_args(SubtaskState)}, "total": _INT}),
+    "ReviewerQueue": _object({"reviewer": _TEXT, "pending": _INT}),
+    "TeamAgent": _object(
+        {
+            "id": _TEXT,
+            "worker": _TEXT,
+            "model": _TEXT,
+            "liveness": _ref("AgentLiveness"),
+            "heartbeat_seconds": _NUMBER,
+            "drafted": _INT,
+        }
+    ),
+    "TeamSubtask": _object(
+        {
+            "subtask": _TEXT,
+            "title": _TEXT,
+            "state": _ref("SubtaskState"),
+            "doer": _TEXT,
+            "planned_end_hour": _NUMBER,
+            "expected_end_hour": _NUMBER,
+            "slack_hours": _nullable(_NUMBER),
+        }
+    ),
+    "TeamForecast": _object(
+        {
+            "now_hour": _NUMBER,
+            "finish_hour": _NUMBER,
+            "planned_makespan_hours": _NUMBER,
+            "behind_hours": _NUMBER,
+            "finish_at": _TIME,
+            "critical_path": _array(_ref("TeamSubtask")),
+            "least_slack": _array(_ref("TeamSubtask")),
+        }
+    ),
+    "PlanMove": _object(
+        {
+            "subtask": _TEXT,
+            "from_worker": _nullable(_TEXT),
+            "to_worker": _nullable(_TEXT),
+            "from_reviewer": _nullable(_TEXT),
+            "to_reviewer": _nullable(_TEXT),
+        }
+    ),
+    "PlanWorkerChange": _object({"worker": _TEXT, "gained": _array(_TEXT), "lost": _array(_TEXT)}),
+    "PlanChange": _object(
+        {
+            "version": _INT,
+            "at": _TIME,
+            "actor": _TEXT,
+            "reason": _TEXT,
+            "summary": _TEXT,
+            "why_not": _nullable(_TEXT),
+            "replanned": _INT,
+            "held": _INT,
+            "moves": _array(_ref("PlanMove")),
+            "workers": _array(_ref("PlanWorkerChange")),
+            "cost_before": _NUMBER,
+            "cost_after": _nullable(_NUMBER),
+            "makespan_before": _NUMBER,
+            "makespan_after": _nullable(_NUMBER),
+        }
+    ),
+    "TeamStatus": _object(
+        {
+            "plan": _ref("TeamPlan"),
+            "counts": _ref("SubtaskCounts"),
+            "review_queue": _array(_ref("ReviewerQueue")),
+            "agents": _array(_ref("TeamAgent")),
+            "warnings": _array(_TEXT),
+            "forecast": _ref("TeamForecast"),
+            "latest_change": _nullable(_ref("PlanChange")),
+            "read_at": _TIME,
+        }
+    ),
 }
 
 CONTRACT: JSON = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": DEFINITIONS}

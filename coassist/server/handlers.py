@@ -38,6 +38,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from sqlalchemy.exc import OperationalError
 
+from coassist.agent.status import team_status
 from coassist.errors import (
     CompletionModelUnavailable,
     DraftAlreadyDecided,
@@ -59,7 +60,7 @@ from coassist.server.replies import (
     plan_json,
     review_list_json,
 )
-from coassist.server.requests import parse_completion, parse_decision, parse_queue_query
+from coassist.server.requests import parse_completion, parse_decision, parse_plan_query, parse_queue_query
 from coassist.server.store_access import StoreAccess
 
 T = TypeVar("T")
@@ -274,6 +275,20 @@ class ReviewsHandler(CoassistHandler):
         self.reply(decision_json(result))
 
 
+class TeamHandler(CoassistHandler):
+    """GET /coassist/team[?plan=ID] → where the plan (default: the newest) stands: counts by state,
+    review queue, agents, forecast, warnings and the latest re-plan (`TeamStatus`); 404 for an
+    unknown plan or an empty store."""
+
+    @tornado.web.authenticated
+    @authorized
+    @refusals
+    async def get(self) -> None:
+        plan_id = parse_plan_query(self.get_query_argument("plan", None))
+        status = await self.in_store(lambda store: team_status(store, plan_id))
+        self.reply(status.as_dict())
+
+
 def pending_reviews(store: ReviewStore, reviewer: str | None) -> tuple[list[QueueItem], dict[int, str]]:
     """The review queue (least confident first) and the names of the plans its drafts belong to."""
     items = review_queue(store, reviewer=reviewer)
@@ -288,5 +303,6 @@ def setup_handlers(web_app: tornado.web.Application) -> None:
             (url_path_join(base, "coassist", "complete"), CompleteHandler),
             (url_path_join(base, "coassist", "plan"), PlanHandler),
             (url_path_join(base, "coassist", "reviews"), ReviewsHandler),
+            (url_path_join(base, "coassist", "team"), TeamHandler),
         ],
     )

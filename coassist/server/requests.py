@@ -219,3 +219,16 @@ def parse_queue_query(status: str, reviewer: str | None) -> str | None:
     if status != "pending":
         raise InvalidRequest(f"only status=pending is listed, not {status[:60]!r}", "status")
     return None if reviewer is None else text_value(reviewer, "reviewer", MAX_NAME_CHARS)
+
+
+def parse_plan_query(plan: str | None) -> int | None:
+    """GET /coassist/team's ``plan``: a plan id (decimal digits), or None for the newest plan.
+
+    >>> parse_plan_query("3"), parse_plan_query(None)
+    (3, None)
+    """
+    if plan is None:
+        return None
+    if not (plan.isascii() and plan.isdigit()):
+        raise InvalidRequest(f"'plan' must be a plan id (a whole number), got {_shown(plan)}", "plan")
+    return row_id(int(plan), "plan", "a plan id")

@@ -10,6 +10,7 @@ import {
   IReviewDecision,
   IReviewItem,
   IReviewList,
+  ITeamStatus,
   PlanReply,
   ReviewConflictError
 } from './tokens';
@@ -46,6 +47,11 @@ export class CoassistClient implements ICoassistClient {
       method: 'POST',
       body: JSON.stringify(decision)
     });
+  }
+
+  async team(plan?: number): Promise<ITeamStatus> {
+    const query = plan === undefined ? '' : `?plan=${encodeURIComponent(String(plan))}`;
+    return this.request<ITeamStatus>(`team${query}`, {});
   }
 
   private async request<T>(endpoint: string, init: RequestInit): Promise<T> {

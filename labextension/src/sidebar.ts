@@ -1,5 +1,8 @@
+import { ServerConnection } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
+
+import { TeamSection } from './team';
 
 import {
   ICoassistClient,
@@ -10,14 +13,19 @@ import {
 } from './tokens';
 
 /**
- * The coassist sidebar: the plan summary and the review queue. It only renders what the
- * server returns and forwards clicks; decisions, conflicts and plans live on the server.
+ * The coassist sidebar: the plan summary, the team's status and the review queue. It only
+ * renders what the server returns and forwards clicks; decisions, conflicts and plans live on
+ * the server.
  */
 export class CoassistSidebar extends Widget {
   /** How often the queue reloads while the sidebar is shown: kernels draft in the background. */
   static readonly POLL_MS = 10000;
+  /** How often the Team section reloads while shown: agents draft and re-plan by themselves. */
+  static readonly TEAM_POLL_MS = 3000;
   private poll: number | null = null;
+  private teamPoll: number | null = null;
   private readonly planNode = document.createElement('section');
+  private readonly team = new TeamSection();
   private readonly queueNode = document.createElement('section');
   private readonly statusNode = document.createElement('div');
 
@@ -33,27 +41,39 @@ export class CoassistSidebar extends Widget {
     this.statusNode.className = 'jp-coassist-status';
     this.planNode.className = 'jp-coassist-plan';
     this.queueNode.className = 'jp-coassist-queue';
-    this.node.append(header, refresh, this.statusNode, this.planNode, this.queueNode);
+    this.node.append(header, refresh, this.statusNode, this.planNode, this.team.node, this.queueNode);
+    this.startPolling();
   }
 
-  /**
-   * Load when shown rather than at startup (the queue may live in a remote database), then
-   * reload every `POLL_MS` while shown, so drafts a kernel makes appear without a click.
-   */
+  /** Load when shown rather than at startup: the queue may live in a remote database. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.refresh();
-    this.stopPolling();
+  }
+
+  /**
+   * While the sidebar is on screen, reload the queue every `POLL_MS` (drafts a kernel makes
+   * appear without a click) and the Team section every `TEAM_POLL_MS`. The timers run for the
+   * sidebar's lifetime and each tick asks whether it is shown now: timers started and stopped
+   * by show and attach messages were seen left stopped on a shown sidebar when it was opened
+   * while JupyterLab was still starting.
+   */
+  private startPolling(): void {
     this.poll = window.setInterval(() => {
-      if (!document.hidden && !this.isBusy()) {
+      if (this.isShown() && !this.isBusy()) {
         void this.refresh();
       }
     }, CoassistSidebar.POLL_MS);
+    this.teamPoll = window.setInterval(() => {
+      if (this.isShown()) {
+        void this.refreshTeam();
+      }
+    }, CoassistSidebar.TEAM_POLL_MS);
   }
 
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.stopPolling();
+  /** On screen now: the sidebar open and the browser tab in front. */
+  private isShown(): boolean {
+    return this.isVisible && !document.hidden;
   }
 
   dispose(): void {
@@ -65,6 +85,10 @@ export class CoassistSidebar extends Widget {
     if (this.poll !== null) {
       window.clearInterval(this.poll);
       this.poll = null;
+    }
+    if (this.teamPoll !== null) {
+      window.clearInterval(this.teamPoll);
+      this.teamPoll = null;
     }
   }
 
@@ -79,8 +103,9 @@ export class CoassistSidebar extends Widget {
     return editing !== null || typed.some(note => note.value.trim() !== '');
   }
 
-  /** Reload the plan summary and the pending drafts from the server. */
+  /** Reload the plan summary, the team's status and the pending drafts from the server. */
   async refresh(): Promise<void> {
+    const team = this.refreshTeam();
     try {
       const [plan, reviews] = await Promise.all([
         this.client.plan(),
@@ -90,6 +115,20 @@ export class CoassistSidebar extends Widget {
       this.renderQueue(reviews);
     } catch (error) {
       this.say(`Could not reach the coassist server extension: ${error}`, true);
+    }
+    await team;
+  }
+
+  /** Reload the Team section; a 404 (no plan yet) or an unreachable server is said in it. */
+  async refreshTeam(): Promise<void> {
+    try {
+      this.team.render(await this.client.team());
+    } catch (error) {
+      const message =
+        error instanceof ServerConnection.ResponseError
+          ? error.message
+          : `Could not reach the coassist server extension: ${error}`;
+      this.team.showMessage(message);
     }
   }
 

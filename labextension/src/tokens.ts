@@ -123,6 +123,128 @@ export interface ICompletionReply {
   cancelled: boolean;
 }
 
+/** Where a subtask stands (coassist.agent.state.SubtaskState). */
+// One line: tests/test_server_contract.py compares it with the schema's enum as written.
+// prettier-ignore
+export type SubtaskState = 'waiting' | 'ready' | 'drafting' | 'in_review' | 'rework' | 'with_person' | 'done';
+
+/** A running agent whose heartbeat is older than its lease is lost. */
+export type AgentLiveness = 'live' | 'lost' | 'stopped';
+
+/** The plan a team status is about; `version` counts its re-plans from 1 (the import). */
+export interface ITeamPlan {
+  id: number;
+  project: string;
+  /** The name the plan was imported under; may be empty. */
+  name: string;
+  version: number;
+}
+
+/** Subtasks per state, every state present (zeros included), and their total. */
+export interface ISubtaskCounts {
+  waiting: number;
+  ready: number;
+  drafting: number;
+  in_review: number;
+  rework: number;
+  with_person: number;
+  done: number;
+  total: number;
+}
+
+/** Drafts waiting for one reviewer's decision. */
+export interface IReviewerQueue {
+  reviewer: string;
+  pending: number;
+}
+
+/** A scheduling agent of the plan and its last heartbeat. */
+export interface ITeamAgent {
+  id: string;
+  worker: string;
+  model: string;
+  liveness: AgentLiveness;
+  /** Seconds since its last heartbeat, when the status was read. */
+  heartbeat_seconds: number;
+  drafted: number;
+}
+
+/** A subtask on the plan's clock (hours from the plan's creation): planned vs expected end. */
+export interface ITeamSubtask {
+  subtask: string;
+  title: string;
+  state: SubtaskState;
+  doer: string;
+  planned_end_hour: number;
+  expected_end_hour: number;
+  /** How much later it may end without moving the finish; null once done. */
+  slack_hours: number | null;
+}
+
+/** When the plan is expected to finish, against its planned makespan. */
+export interface ITeamForecast {
+  now_hour: number;
+  finish_hour: number;
+  planned_makespan_hours: number;
+  /** Negative when ahead of plan. */
+  behind_hours: number;
+  /** ISO 8601, UTC. */
+  finish_at: string;
+  critical_path: ITeamSubtask[];
+  least_slack: ITeamSubtask[];
+}
+
+/** One subtask whose doer or reviewer a re-plan changed (null: new, removed, or no review). */
+export interface IPlanMove {
+  subtask: string;
+  from_worker: string | null;
+  to_worker: string | null;
+  from_reviewer: string | null;
+  to_reviewer: string | null;
+}
+
+/** The subtasks a worker gained and lost in a re-plan. */
+export interface IPlanWorkerChange {
+  worker: string;
+  gained: string[];
+  lost: string[];
+}
+
+/** The plan's latest re-plan; `why_not` is set when no plan fitted and the old one stands. */
+export interface IPlanChange {
+  version: number;
+  /** ISO 8601, UTC. */
+  at: string;
+  actor: string;
+  reason: string;
+  /** For people: what was re-planned, what moved, cost and makespan before and after. */
+  summary: string;
+  why_not: string | null;
+  replanned: number;
+  held: number;
+  moves: IPlanMove[];
+  workers: IPlanWorkerChange[];
+  cost_before: number;
+  cost_after: number | null;
+  makespan_before: number;
+  makespan_after: number | null;
+}
+
+/** GET /coassist/team: where a plan stands now. */
+export interface ITeamStatus {
+  plan: ITeamPlan;
+  counts: ISubtaskCounts;
+  review_queue: IReviewerQueue[];
+  agents: ITeamAgent[];
+  /** Sentences for people: AI work with no live agent, lost agents. */
+  warnings: string[];
+  forecast: ITeamForecast;
+  /** Null for a plan never re-planned. */
+  latest_change: IPlanChange | null;
+  /** ISO 8601, UTC. */
+  read_at: string;
+}
+
 /** A decision the server refused because someone else decided first (HTTP 409). */
 export class ReviewConflictError extends Error {
   constructor(
@@ -142,6 +264,8 @@ export interface ICoassistClient {
   plan(): Promise<PlanReply>;
   reviews(status?: string): Promise<IReviewItem[]>;
   decide(decision: IReviewDecision): Promise<IDecisionResult>;
+  /** The plan's status (the newest plan when `plan` is not given). */
+  team(plan?: number): Promise<ITeamStatus>;
 }
 
 export const ICoassistClient = new Token<ICoassistClient>(

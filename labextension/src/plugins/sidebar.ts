@@ -11,10 +11,10 @@ import { ICoassistClient } from '../tokens';
 
 export const OPEN_REVIEW_QUEUE = 'coassist:open-review-queue';
 
-/** The right-hand sidebar (plan summary + review queue) and "Assist: open review queue". */
+/** The right-hand sidebar (plan summary, team status, review queue) and "Assist: open review queue". */
 export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: 'coassist:sidebar',
-  description: 'Review queue and plan summary in the sidebar.',
+  description: 'Plan summary, team status and review queue in the sidebar.',
   autoStart: true,
   requires: [ICoassistClient, ILabShell],
   optional: [ICommandPalette],
@@ -27,7 +27,7 @@ export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new CoassistSidebar(client);
     sidebar.id = 'coassist-sidebar';
     sidebar.title.icon = checkIcon;
-    sidebar.title.caption = 'coassist: review queue and plan';
+    sidebar.title.caption = 'coassist: plan, team status and review queue';
     shell.add(sidebar, 'right', { rank: 600 });
 
     app.commands.addCommand(OPEN_REVIEW_QUEUE, {
