@@ -167,19 +167,20 @@ def _magic_tokens_per_second(shell) -> tuple[float, float]:
 
     first: list[float] = []
     counted: list[int] = []
-    original_append, original_end = streaming.StreamingDisplay.append, local._IncrementalDecoder.end
+    original_append, original_flush = streaming.StreamingDisplay.append, local._Rows.flush
 
     def timed_append(self, piece: str) -> None:
         if not first:
             first.append(time.perf_counter())
         original_append(self, piece)
 
-    def counting_end(self) -> None:
-        counted.append(len(self.token_ids))
-        original_end(self)
+    def counting_flush(self, final: bool) -> None:
+        if final:  # the streamed answer's last piece
+            counted.append(len(self.token_ids[0]))
+        original_flush(self, final)
 
     streaming.StreamingDisplay.append = timed_append
-    local._IncrementalDecoder.end = counting_end
+    local._Rows.flush = counting_flush
     try:
         started = time.perf_counter()
         with capture_output():
@@ -187,7 +188,7 @@ def _magic_tokens_per_second(shell) -> tuple[float, float]:
         elapsed = time.perf_counter() - started
     finally:
         streaming.StreamingDisplay.append = original_append
-        local._IncrementalDecoder.end = original_end
+        local._Rows.flush = original_flush
     return counted[0] / elapsed, first[0] - started
 
 

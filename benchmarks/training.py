@@ -193,7 +193,7 @@ def _drafting_throughput(args: argparse.Namespace) -> tuple[float, float]:
     singles = [model.generate(c, settings).text for c in conversations]
     single_rate = tokens(singles) / (time.perf_counter() - started)
     started = time.perf_counter()
-    batch = model.generate_batch(conversations, settings)
+    batch = [generation.text for generation in model.generate_batch(conversations, settings)]
     return single_rate, tokens(batch) / (time.perf_counter() - started)
 
 

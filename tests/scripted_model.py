@@ -66,8 +66,11 @@ class ScriptedModel:
     def continue_text(self, text: str, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
         return self.generate([{"role": "user", "content": text}], settings, stop=stop)
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
-        return [self.generate(c, settings).text for c in conversations]
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
+        return [self.generate(c, settings) for c in conversations]
+
+    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+        return [self.continue_text(t, settings) for t in texts]
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "scripted", "adapter": None}

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from coassist.llm import GenerationSettings, load_chat_model
+from coassist.llm.chat import Generation
 from coassist.train import finetune_lora
 from tests.test_train_lora import tiny_config
 
@@ -43,7 +44,13 @@ def test_batched_answers_match_one_by_one_on_cuda(tiny_model_dir: Path) -> None:
     model = load_chat_model(str(tiny_model_dir), device="cuda", dtype="float32")
     settings = GenerationSettings(max_new_tokens=8)
     conversations = [QUESTION, [{"role": "user", "content": "Explain the error and fix the code please."}]]
-    assert model.generate_batch(conversations, settings) == [model.generate(c, settings).text for c in conversations]
+    assert [_outcome(g) for g in model.generate_batch(conversations, settings)] == [
+        _outcome(model.generate(c, settings)) for c in conversations
+    ]
+
+
+def _outcome(generation: Generation) -> tuple[str, str, int]:
+    return generation.text, generation.finish, generation.new_tokens
 
 
 def test_lora_trains_on_cuda(tiny_model_dir: Path, tmp_path: Path) -> None:

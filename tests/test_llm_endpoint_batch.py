@@ -1,7 +1,8 @@
-"""`EndpointChatModel.generate_batch` against a real threaded server on 127.0.0.1 that answers
-each request after a delay, as a continuous-batching server (vLLM) does under load.
+"""`EndpointChatModel.generate_batch` (and `continue_text_batch`) against a real threaded server
+on 127.0.0.1 that answers each request after a delay, as a continuous-batching server (vLLM)
+does under load.
 
-The server echoes each conversation's last message, so order is checked on content, and it
+The server echoes each conversation's last message (or the text to continue), so order is checked on content, and it
 counts the requests it holds at once, so concurrency and its bound are checked where they
 happen rather than inferred from timings alone.
 """
@@ -39,7 +40,8 @@ class _LatencyServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                last = body["messages"][-1]["content"]
+                self.chat = "messages" in body  # else a plain /completions request
+                last = body["messages"][-1]["content"] if self.chat else body["prompt"]
                 with lock:
                     owner.in_flight += 1
                     owner.most_in_flight = max(owner.most_in_flight, owner.in_flight)
@@ -73,7 +75,8 @@ class _LatencyServer:
                 self.wfile.write(b"data: [DONE]\n\n")
 
             def _chunk(self, piece: str) -> None:
-                chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+                choice = {"delta": {"content": piece}} if self.chat else {"text": piece}
+                chunk = {"choices": [{"index": 0, **choice}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
 
@@ -115,7 +118,10 @@ def test_a_batch_of_eight_takes_about_one_request_and_keeps_the_order(server: _L
     started = time.perf_counter()
     answers = model.generate_batch(_conversations(*lasts), SETTINGS)
     batch = time.perf_counter() - started
-    assert answers == [f"echo {last}" for last in lasts]
+    assert [answer.text for answer in answers] == [f"echo {last}" for last in lasts]
+    # Each answer keeps its own request's timings: the later ones were answered sooner.
+    assert all(a.finish == "stop" and a.new_tokens == 2 for a in answers)
+    assert answers[0].seconds > answers[-1].seconds + 0.1
     assert server.most_in_flight == 8
     assert batch < 2 * one_request, f"batch of 8 took {batch:.2f} s, one request {one_request:.2f} s"
     assert not _workers_alive()
@@ -124,12 +130,22 @@ def test_a_batch_of_eight_takes_about_one_request_and_keeps_the_order(server: _L
 def test_no_more_than_max_concurrent_requests_are_in_flight(server: _LatencyServer) -> None:
     lasts = [f"slow:0.{i}" for i in range(1, 8)]
     answers = EndpointChatModel(server.spec, max_concurrent_requests=3).generate_batch(_conversations(*lasts), SETTINGS)
-    assert answers == [f"echo {last}" for last in lasts]
+    assert [answer.text for answer in answers] == [f"echo {last}" for last in lasts]
     assert server.most_in_flight == 3
+
+
+def test_plain_continuations_are_batched_the_same_way(server: _LatencyServer) -> None:
+    texts = [f"slow:{LATENCY + 0.03 * (3 - i):.2f}" for i in range(4)]
+    started = time.perf_counter()
+    answers = EndpointChatModel(server.spec).continue_text_batch(texts, SETTINGS)
+    assert time.perf_counter() - started < 2 * LATENCY
+    assert [answer.text for answer in answers] == [f"echo {text}" for text in texts]
+    assert server.most_in_flight == 4
 
 
 def test_an_empty_batch_sends_nothing(server: _LatencyServer) -> None:
     assert EndpointChatModel(server.spec).generate_batch([], SETTINGS) == []
+    assert EndpointChatModel(server.spec).continue_text_batch([], SETTINGS) == []
     assert server.most_in_flight == 0
 
 

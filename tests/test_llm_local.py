@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from coassist.errors import PromptTooLong
 from coassist.llm import GenerationSettings, load_chat_model
+from coassist.llm.chat import Generation
 
 QUESTION = [{"role": "user", "content": "Write a function that sorts a list."}]
 
@@ -64,6 +67,10 @@ def test_answer_room_counts_against_the_context(tiny_model_dir: Path) -> None:
         model.check_fits(tokens, too_long)
 
 
+def _outcome(generation: Generation) -> tuple[str, str, int]:
+    return generation.text, generation.finish, generation.new_tokens
+
+
 def test_batched_answers_match_one_by_one(tiny_model_dir: Path) -> None:
     model = load_chat_model(str(tiny_model_dir))
     settings = GenerationSettings(max_new_tokens=8)
@@ -71,7 +78,36 @@ def test_batched_answers_match_one_by_one(tiny_model_dir: Path) -> None:
         [{"role": "user", "content": "hi"}],
         [{"role": "user", "content": "Explain the error and fix the code in this function please."}],
     ]
-    assert model.generate_batch(conversations, settings) == [model.generate(c, settings).text for c in conversations]
+    batch = model.generate_batch(conversations, settings)
+    assert [_outcome(g) for g in batch] == [_outcome(model.generate(c, settings)) for c in conversations]
+    # Rows share the batch's timings: its first step, and its wall time.
+    assert len({(g.first_token_seconds, g.seconds) for g in batch}) == 1
+    texts = ["def add(a, b):\n", "import pandas as pd\ndf = pd.read_csv('data.csv')\n"]
+    continued = model.continue_text_batch(texts, settings)
+    assert [_outcome(g) for g in continued] == [_outcome(model.continue_text(t, settings)) for t in texts]
+    assert model.generate_batch([], settings) == [] and model.continue_text_batch([], settings) == []
+
+
+def test_each_row_of_a_batch_stops_on_its_own(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One row ends early at an end token, another is stopped as a loop; the third runs to the limit."""
+    model = load_chat_model(str(tiny_model_dir))
+    settings = GenerationSettings(max_new_tokens=24)
+    conversations = [[{"role": "user", "content": text}] for text in ("hi", "Explain the error please.", "Sort a list.")]
+    alone = [model.generate(c, settings) for c in conversations]
+    assert all(g.finish == "length" for g in alone)  # random weights: nothing ends by itself
+    ids = [_answer_ids(model, c, 24) for c in conversations]
+    # Row 0's fourth token becomes an end token (one no other row makes), and row 1's answer
+    # after 8 tokens counts as a loop.
+    end_token = next(t for t in ids[0][3:] if all(t not in other for other in ids[1:]))
+    monkeypatch.setattr(model, "_end_token_ids", lambda: {end_token})
+    looping_start = model.generate(conversations[1], GenerationSettings(max_new_tokens=8)).text
+    monkeypatch.setattr("coassist.llm.local.is_degenerate", lambda text: text.startswith(looping_start))
+
+    ended, looped, cut_off = model.generate_batch(conversations, settings)
+    assert ended.finish == "stop" and ended.new_tokens == ids[0].index(end_token) + 1 < 24
+    assert alone[0].text.startswith(ended.text)
+    assert looped.finish == "repetition" and looped.new_tokens == 8 and looped.text == looping_start.rstrip()
+    assert _outcome(cut_off) == _outcome(alone[2])
 
 
 def test_render_prompt_uses_the_chat_template(tiny_model_dir: Path) -> None:
@@ -128,21 +164,33 @@ def test_repetition_penalty_reaches_generate_only_when_set(tiny_model_dir: Path,
     plain = model.generate(QUESTION, GenerationSettings(max_new_tokens=12)).text
     penalised = model.generate(QUESTION, GenerationSettings(max_new_tokens=12, repetition_penalty=50.0)).text
     model.generate_batch([QUESTION], GenerationSettings(max_new_tokens=2, repetition_penalty=1.3))
-    assert seen == ["absent", 50.0, 1.3]
+    model.continue_text_batch(["def"], GenerationSettings(max_new_tokens=2, repetition_penalty=1.2))
+    assert seen == ["absent", 50.0, 1.3, 1.2]
     assert penalised != plain  # transformers applied it: greedy decoding no longer repeats its tokens
 
 
-def test_a_loop_ends_generation_at_the_next_check() -> None:
-    from types import SimpleNamespace
+def _answer_ids(model: Any, conversation: list[dict[str, str]], max_new_tokens: int) -> list[int]:
+    """The token ids of the greedy answer alone, straight from transformers."""
+    inputs = model.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    output = model.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return output[0, inputs["input_ids"].shape[1] :].tolist()
 
-    from coassist.llm.local import _StopOnLoop
 
-    looping = SimpleNamespace(token_ids=[7] * 16, text="Missing:\n" + "- units_revenue\n" * 5)
-    between_checks = SimpleNamespace(token_ids=[7] * 15, text=looping.text)
-    healthy = SimpleNamespace(token_ids=[7] * 16, text="Missing: `price` (2 nulls) and `region` (1).")
-    assert _StopOnLoop(looping)(None, None) is True  # type: ignore[arg-type]
-    assert _StopOnLoop(between_checks)(None, None) is False  # type: ignore[arg-type]
-    assert _StopOnLoop(healthy)(None, None) is False  # type: ignore[arg-type]
+def test_a_looping_row_is_finished_at_its_next_check_and_the_others_go_on() -> None:
+    import torch
+
+    from coassist.llm.local import _Rows
+
+    words = {1: "- units_revenue\n", 2: "Missing: `price` (2 nulls) ", 9: "<end>"} | {i: f"w{i} " for i in range(10, 26)}
+    tokenizer = SimpleNamespace(decode=lambda ids, skip_special_tokens: "".join(words[i] for i in ids if i != 9))
+    rows = _Rows(tokenizer, 3, end_ids={9})
+    steps = [[1, 2 if step < 7 else 9, 10 + step] for step in range(16)]  # row 1 ends at its 8th token
+    done = [rows(torch.tensor(step).reshape(3, 1), None).tolist() for step in steps]  # type: ignore[arg-type]
+    assert done[6] == [False, False, False]
+    assert done[7] == [True, True, False]  # row 0 loops by its 8th token (a check), row 1 ended
+    assert rows.looped == [True, False, False] and rows.ended == [False, True, False]
+    assert done[-1] == [True, True, False]  # row 2 never repeats itself
+    assert [len(ids) for ids in rows.token_ids] == [8, 8, 16]  # finished rows take no padding
 
 
 def test_continue_text_continues_without_the_chat_template(tiny_model_dir: Path) -> None:

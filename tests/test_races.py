@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from coassist.errors import PlanImportConflict, WorkAlreadySubmitted
-from coassist.llm.chat import GenerationSettings, Message
+from coassist.llm.chat import Generation, GenerationSettings, Message
 from coassist.review import (
     DraftingConfig,
     draft_ai_subtasks,
@@ -195,7 +195,7 @@ def test_an_import_that_keeps_losing_says_so_and_stores_nothing(db_url: str) -> 
 class _CountingModel(ScriptedModel):
     """Slow enough (0.2 s a batch) that two runs are generating at the same time."""
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
         time.sleep(0.2)
         return super().generate_batch(conversations, settings)
 

@@ -20,6 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from coassist.errors import CyclicPlan
 from coassist.llm import GenerationSettings, load_chat_model
+from coassist.llm.chat import Generation
 from coassist.review import (
     DraftingConfig,
     SavedDraft,
@@ -174,6 +175,10 @@ def test_drafting_with_a_real_tiny_model_records_its_description(
     assert drafts[0].rendered_prompt.endswith("<|im_start|>assistant\n")
 
 
+def _rival_drafts(conversations: list, settings: GenerationSettings) -> list[Generation]:
+    return [Generation("rival's draft", "stop", 1, 0.0, 0.0) for _ in conversations]
+
+
 def _racing_model(other, plan_id: int, rival_reports: list):  # type: ignore[no-untyped-def]
     """A model whose first batch starts another run (its own connection) on the same plan."""
 
@@ -181,7 +186,7 @@ def _racing_model(other, plan_id: int, rival_reports: list):  # type: ignore[no-
         def generate_batch(self, conversations, settings):  # type: ignore[no-untyped-def]
             if not self.batches:
                 rival = ScriptedModel()
-                rival.generate_batch = lambda c, s: ["rival's draft"] * len(c)  # type: ignore[method-assign]
+                rival.generate_batch = _rival_drafts  # type: ignore[method-assign]
                 rival_reports.append(
                     draft_ai_subtasks(other, plan_id, rival, DraftingConfig(batch_size=1, progress=False))
                 )
@@ -396,7 +401,7 @@ def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(db_url: 
     (first,) = draft_batch(store, plan_id, ScriptedModel(), ready[1:2], QUIET)
 
     rival = ScriptedModel()
-    rival.generate_batch = lambda c, s: ["rival's draft"] * len(c)  # type: ignore[method-assign]
+    rival.generate_batch = _rival_drafts  # type: ignore[method-assign]
     saved = draft_batch(store, plan_id, rival, ready, QUIET)
     assert [s.subtask for s in saved] == ["t0", "t2"]
     assert [(k, t) for k, _, t in _drafts(db_url)] == [

@@ -85,11 +85,11 @@ class ScriptedModel:
     def generate(
         self, messages: list[Message], settings: GenerationSettings, on_text: Any = None, stop: Any = None
     ) -> Generation:
-        return Generation(self.generate_batch([messages], settings)[0], "stop", 1, 0.0, 0.0)
+        return self.generate_batch([messages], settings)[0]
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
         self.batches.append(conversations)
-        return [f"draft of {_title(c)}" for c in conversations]
+        return [Generation(f"draft of {_title(c)}", "stop", 1, 0.0, 0.0) for c in conversations]
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "scripted", "adapter": "adapters/v1", "device": "cpu"}

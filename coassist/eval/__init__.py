@@ -19,7 +19,7 @@ from typing import Literal, get_args
 from coassist.config import Assist
 from coassist.errors import InvalidOption
 from coassist.eval.report import EvalReport
-from coassist.eval.runner import TaskResult, run_tasks
+from coassist.eval.runner import BATCH_SIZE, TaskResult, run_tasks
 from coassist.eval.tasks import EvalTask
 from coassist.llm.chat import GenerationSettings
 
@@ -39,12 +39,14 @@ def evaluate(
     device: str = "auto",
     dtype: str = "auto",
     assist: Assist | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> EvalReport:
     """Run every task of `sets` against each model in turn; ``str(report)`` is the table.
 
     `limit` keeps the first N tasks of each category (the same N for every run). `assist` is
     the notebook configuration measured (prompting and decoding; the product's defaults when
-    None): measure a configuration before making it the default. The tasks are
+    None): measure a configuration before making it the default. `batch_size` tasks are
+    answered at once (1: each alone, with its own timings). The tasks are
     loaded, and the team data and router checked, before any model loads, so bad input fails
     in a second. Ctrl-C during a run returns the results finished so far, marked interrupted.
     """
@@ -52,6 +54,8 @@ def evaluate(
 
     if not models:
         raise InvalidOption("--model", "name at least one model spec, such as smollm2")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidOption("--batch-size", f"must be a whole number >= 1, got {batch_size!r}")
     if router is not None and "team" not in sets:
         raise InvalidOption("--router", "the router only scores the team set; add team to --sets")
     assist = assist or Assist()
@@ -64,7 +68,7 @@ def evaluate(
     defaults = product_defaults(assist)
     results: list[TaskResult] = []
     for spec in models:
-        run = run_tasks(load_chat_model(spec, device, dtype), tasks, defaults)
+        run = run_tasks(load_chat_model(spec, device, dtype), tasks, defaults, batch_size)
         results += run.results
         if run.interrupted:
             return EvalReport(results, interrupted=True, notes=notes)

@@ -18,6 +18,7 @@ from coassist.errors import InvalidOption, InvalidSetting
 def add_eval_command(subparsers: Any) -> None:
     """Register `eval` on the `coassist` command's subparsers."""
     from coassist.eval import DEFAULT_SETS, EVAL_SETS
+    from coassist.eval.runner import BATCH_SIZE
 
     parser = subparsers.add_parser(
         "eval",
@@ -34,6 +35,10 @@ def add_eval_command(subparsers: Any) -> None:
         help=f"comma-separated sets from {', '.join(EVAL_SETS)} (default: %(default)s)",
     )
     parser.add_argument("--limit", default=None, metavar="N", help="only the first N tasks of each set")
+    parser.add_argument(
+        "--batch-size", default=None, metavar="N",
+        help=f"answer up to N tasks at once (default: {BATCH_SIZE}); 1 answers each alone, with per-answer timings",
+    )
     parser.add_argument("--team-data", type=Path, default=None, metavar="FILE", help="SFT JSONL of reviewed drafts (team set)")
     parser.add_argument("--router", type=Path, default=None, metavar="DIR", help="router directory: notes its mean p_pass on the team set")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: auto)")
@@ -45,15 +50,17 @@ def add_eval_command(subparsers: Any) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from coassist.eval import evaluate
+    from coassist.eval.runner import BATCH_SIZE
 
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
-    limit = _limit(args.limit)
+    limit = _whole_number("--limit", args.limit)
+    batch_size = _whole_number("--batch-size", args.batch_size) or BATCH_SIZE
     _check_device(args.device, args.dtype)
     if args.json is not None:
         _check_writable(args.json)
     report = evaluate(
         args.model, sets, limit=limit, team_data=args.team_data, router=args.router,  # type: ignore[arg-type]
-        device=args.device, dtype=args.dtype,
+        device=args.device, dtype=args.dtype, batch_size=batch_size,
     )
     if args.verbose:
         for result in report.results:
@@ -67,16 +74,17 @@ def run_eval(args: argparse.Namespace) -> int:
     return 130 if report.interrupted else 0
 
 
-def _limit(text: str | None) -> int | None:
+def _whole_number(flag: str, text: str | None) -> int | None:
+    """The flag's value as a whole number >= 1; None when it was not given."""
     if text is None:
         return None
     try:
-        limit = int(text)
+        number = int(text)
     except ValueError:
-        raise InvalidOption("--limit", f"must be a whole number >= 1, got {text!r}") from None
-    if limit < 1:
-        raise InvalidOption("--limit", f"must be a whole number >= 1, got {limit}")
-    return limit
+        raise InvalidOption(flag, f"must be a whole number >= 1, got {text!r}") from None
+    if number < 1:
+        raise InvalidOption(flag, f"must be a whole number >= 1, got {number}")
+    return number
 
 
 def _check_device(device: str, dtype: str) -> None:

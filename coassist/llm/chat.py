@@ -157,8 +157,19 @@ class ChatModel(Protocol):
         """A plain continuation of `text`, no chat template: how inline completion asks for the next line."""
         ...
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
-        """Answer several independent conversations at once (batched on a GPU)."""
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
+        """Answer several independent conversations at once, one `Generation` each, in order.
+
+        A local model decodes them as one batch (on a CPU as on a GPU, a step for many rows
+        costs little more than for one: the weights are read once); an endpoint sends them
+        concurrently. Each row ends on its own (end token, token limit, loop). A local batch's
+        rows share its timings: `first_token_seconds` is the batch's first step and `seconds`
+        its wall time, so a row's `tokens_per_second` is its share of the batch's rate.
+        """
+        ...
+
+    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+        """`continue_text` for several texts at once, batched as `generate_batch` is."""
         ...
 
     def describe(self) -> dict[str, Any]:

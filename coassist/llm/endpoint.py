@@ -19,9 +19,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urljoin
 
 from coassist.errors import EndpointError, InvalidSetting, PromptTooLong
@@ -44,6 +44,9 @@ SHOWN_CHARS = 200
 _Route = Literal["chat/completions", "completions"]
 """The two OpenAI routes used: chat for questions, plain completions for inline completion."""
 
+_Prompt = TypeVar("_Prompt", list[Message], str)
+"""What one request of a batch asks: chat messages, or text to continue."""
+
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """Turn every 3xx into an `HTTPError`, which `_http_error` explains."""
@@ -60,7 +63,7 @@ class EndpointChatModel:
 
     The API key, if the server wants one, comes from ``OPENAI_API_KEY``; a
     ``user:password@`` in the spec's URL is sent as HTTP Basic auth instead.
-    `max_concurrent_requests` bounds how many requests `generate_batch` keeps in flight.
+    `max_concurrent_requests` bounds how many requests a batch keeps in flight.
     """
 
     def __init__(
@@ -143,8 +146,18 @@ class EndpointChatModel:
         first = None if first_token_at is None else first_token_at - started
         return Generation(text, finish, len(pieces), first, time.perf_counter() - started)
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
-        """The answers in input order, with up to `max_concurrent_requests` requests in flight.
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
+        """The answers in input order, each its own request with its own timings (see `_concurrently`)."""
+        return self._concurrently(lambda messages, abandon: self.generate(messages, settings, None, abandon), conversations)
+
+    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+        """The continuations in input order, each its own ``/completions`` request (see `_concurrently`)."""
+        return self._concurrently(lambda text, abandon: self.continue_text(text, settings, abandon), texts)
+
+    def _concurrently(
+        self, answer: Callable[[_Prompt, threading.Event], Generation], prompts: list[_Prompt]
+    ) -> list[Generation]:
+        """`answer` for every prompt, in input order, with up to `max_concurrent_requests` in flight.
 
         The server batches concurrent requests itself (vLLM's continuous batching), so a batch
         takes about as long as its slowest answer rather than the sum of them all.
@@ -153,16 +166,17 @@ class EndpointChatModel:
         ------
         EndpointError, PromptTooLong
             The first failure, once no request is left running: on a failure the requests
-            still streaming stop at their next chunk, those not yet sent are dropped, and every
-            read is bounded by `timeout`, so no worker thread outlives the call.
+            still streaming stop at their next chunk (`answer` gets the event that abandons
+            them), those not yet sent are dropped, and every read is bounded by `timeout`, so
+            no worker thread outlives the call.
         """
-        if not conversations:
+        if not prompts:
             return []
         abandon = threading.Event()
-        workers = min(self.max_concurrent_requests, len(conversations))
+        workers = min(self.max_concurrent_requests, len(prompts))
         executor = ThreadPoolExecutor(workers, thread_name_prefix="coassist-endpoint")
         try:
-            futures = [executor.submit(self.generate, messages, settings, None, abandon) for messages in conversations]
+            futures = [executor.submit(answer, prompt, abandon) for prompt in prompts]
             finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         finally:
             abandon.set()  # also on KeyboardInterrupt: the kernel must not wait out whole answers
@@ -173,7 +187,7 @@ class EndpointChatModel:
             error = future.exception() if future in finished else None
             if error is not None:
                 raise error
-        return [future.result().text for future in futures]
+        return [future.result() for future in futures]
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "openai", "endpoint": self.base_url, "adapter": None}

@@ -8,54 +8,11 @@ from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
-from transformers.generation.streamers import BaseStreamer
 
 from coassist.errors import PromptTooLong
 from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
 from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
 from coassist.llm.loading import LoadedModel
-
-
-class _IncrementalDecoder(BaseStreamer):
-    """Hands each newly decoded piece of text to a callback as tokens arrive.
-
-    Runs on the generating thread: no queue or helper thread stands between `generate` and
-    the callback, so streaming costs only the decode (benchmarks/inference.py measures it).
-    Text ending in U+FFFD is held back: it is half of a multi-byte character.
-    """
-
-    def __init__(self, tokenizer: Any, on_text: TextCallback | None) -> None:
-        self.tokenizer = tokenizer
-        self.on_text = on_text
-        self.token_ids: list[int] = []
-        self.emitted = 0
-        self.prompt_seen = False
-        self.first_token_at: float | None = None
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self.prompt_seen:  # generate() first passes the prompt itself
-            self.prompt_seen = True
-            return
-        if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-        self.token_ids.extend(value.reshape(-1).tolist())
-        text = self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return
-        self._emit(text)
-
-    def end(self) -> None:
-        self._emit(self.text)
-
-    @property
-    def text(self) -> str:
-        return self.tokenizer.decode(self.token_ids, skip_special_tokens=True)
-
-    def _emit(self, text: str) -> None:
-        if len(text) > self.emitted:
-            piece, self.emitted = text[self.emitted :], len(text)
-            if self.on_text is not None:
-                self.on_text(piece)
 
 
 class _StopOnEvent(StoppingCriteria):
@@ -68,22 +25,54 @@ class _StopOnEvent(StoppingCriteria):
         return self.event.is_set()
 
 
-class _StopOnLoop(StoppingCriteria):
-    """Ends generation once the answer so far repeats itself (`coassist.llm.degenerate`).
+class _Rows(StoppingCriteria):
+    """Follows each row of a batch as it decodes, and ends a row once it repeats itself.
 
-    Checked every `LOOP_CHECK_TOKENS` tokens on the streamer's decoded text, which the
-    streamer keeps anyway: a loop is cut within a line instead of running to the token limit.
+    transformers calls this after every step with the tokens so far, and finishes the rows
+    it returns True for (later tokens of a finished row are padding, which is skipped here). A
+    row ends at an end token, or when its answer so far loops (`coassist.llm.degenerate`,
+    checked every `LOOP_CHECK_TOKENS` tokens): a looping row stops within a line while the
+    others go on. The first call is the moment the first token exists. `on_text` streams row 0
+    (`generate` passes it with a batch of one): each new piece of the answer as it is decoded,
+    text ending in U+FFFD held back (half of a multi-byte character).
     """
 
-    def __init__(self, streamer: _IncrementalDecoder) -> None:
-        self.streamer = streamer
-        self.fired = False
+    def __init__(self, tokenizer: Any, rows: int, end_ids: set[int], on_text: TextCallback | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.end_ids = end_ids
+        self.on_text = on_text
+        self.token_ids: list[list[int]] = [[] for _ in range(rows)]
+        self.ended = [False] * rows
+        self.looped = [False] * rows
+        self.first_token_at: float | None = None
+        self.emitted = 0
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> bool:
-        tokens = len(self.streamer.token_ids)
-        if tokens and tokens % LOOP_CHECK_TOKENS == 0 and is_degenerate(self.streamer.text):
-            self.fired = True
-        return self.fired
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        for row, token in enumerate(input_ids[:, -1].tolist()):
+            if self.ended[row] or self.looped[row]:
+                continue
+            ids = self.token_ids[row]
+            ids.append(token)
+            if token in self.end_ids:
+                self.ended[row] = True
+            elif len(ids) % LOOP_CHECK_TOKENS == 0 and is_degenerate(self.text(row)):
+                self.looped[row] = True
+        if self.on_text is not None:
+            self.flush(final=False)
+        done = [ended or looped for ended, looped in zip(self.ended, self.looped, strict=True)]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def text(self, row: int) -> str:
+        return self.tokenizer.decode(self.token_ids[row], skip_special_tokens=True)
+
+    def flush(self, final: bool) -> None:
+        """Hand `on_text` what row 0 decoded since the last piece (all of it when `final`)."""
+        text = self.text(0)
+        if self.on_text is not None and len(text) > self.emitted and (final or not text.endswith("\ufffd")):
+            piece, self.emitted = text[self.emitted :], len(text)
+            self.on_text(piece)
 
 
 class LocalChatModel:
@@ -100,7 +89,7 @@ class LocalChatModel:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def count_tokens(self, messages: list[Message]) -> int:
-        return len(self._encode(messages)["input_ids"][0])
+        return len(self._encode([self.render_prompt(messages)], templated=True)["input_ids"][0])
 
     def check_fits(self, prompt_tokens: int, settings: GenerationSettings) -> None:
         """Refuse, before touching the model, a prompt that leaves no room for the answer."""
@@ -114,8 +103,8 @@ class LocalChatModel:
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
     ) -> Generation:
-        started = time.perf_counter()
-        return self._decode(self._encode(messages), settings, on_text, stop, started)
+        [generation] = self._decode([self.render_prompt(messages)], settings, templated=True, on_text=on_text, stop=stop)
+        return generation
 
     def continue_text(
         self, text: str, settings: GenerationSettings, stop: threading.Event | None = None
@@ -126,64 +115,66 @@ class LocalChatModel:
         about the code; continuing the cell's text as it would continue a file gives the next
         line (docs/evaluation.md measures both).
         """
-        started = time.perf_counter()
-        inputs = self.tokenizer(text, return_tensors="pt").to(self.loaded.device)
-        return self._decode(inputs, settings, None, stop, started)
+        [generation] = self._decode([text], settings, templated=False, stop=stop)
+        return generation
+
+    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
+        return self._decode([self.render_prompt(messages) for messages in conversations], settings, templated=True)
+
+    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+        return self._decode(list(texts), settings, templated=False)
 
     def _decode(
         self,
-        inputs: Any,
+        prompts: list[str],
         settings: GenerationSettings,
-        on_text: TextCallback | None,
-        stop: threading.Event | None,
-        started: float,
-    ) -> Generation:
-        """Generate after the encoded prompt, streaming; stop on the event or on a loop."""
+        templated: bool,
+        on_text: TextCallback | None = None,
+        stop: threading.Event | None = None,
+    ) -> list[Generation]:
+        """Answer every prompt in one `generate` call, one `Generation` a prompt, in order.
+
+        One function for one prompt and for many: a batch of one is the single answer, so
+        batched and single answers differ only by the padding (greedy decoding gives the same
+        tokens up to float rounding). Each row stops on its own at an end token or a loop; the
+        stop event ends them all.
+        """
+        if not prompts:
+            return []
+        started = time.perf_counter()
+        inputs = self._encode(prompts, templated)
         self.check_fits(inputs["input_ids"].shape[1], settings)
-        streamer = _IncrementalDecoder(self.tokenizer, on_text)
-        loop = _StopOnLoop(streamer)
-        criteria = StoppingCriteriaList([loop, *([_StopOnEvent(stop)] if stop is not None else [])])
+        end_ids = self._end_token_ids()
+        rows = _Rows(self.tokenizer, len(prompts), end_ids, on_text)
+        criteria = StoppingCriteriaList([rows, *([_StopOnEvent(stop)] if stop is not None else [])])
         with torch.inference_mode():
             self.model.generate(
-                **inputs, **self._generation_kwargs(settings), streamer=streamer, stopping_criteria=criteria
+                **inputs, **self._generation_kwargs(settings), eos_token_id=sorted(end_ids), stopping_criteria=criteria
             )
-        first = None if streamer.first_token_at is None else streamer.first_token_at - started
-        text, new_tokens = streamer.text, len(streamer.token_ids)
-        # A loop that began in the last few tokens, after the final check, is still a loop.
-        if (loop.fired or is_degenerate(text)) and not (stop is not None and stop.is_set()):
-            return Generation(trim_repetition(text), "repetition", new_tokens, first, time.perf_counter() - started)
-        finish = self._finish(streamer.token_ids, settings, stop)
-        return Generation(text, finish, new_tokens, first, time.perf_counter() - started)
+        if on_text is not None:
+            rows.flush(final=True)
+        seconds = time.perf_counter() - started
+        first = None if rows.first_token_at is None else rows.first_token_at - started
+        interrupted = stop is not None and stop.is_set()
+        return [
+            Generation(*self._answer(rows, row, settings, interrupted), first, seconds) for row in range(len(prompts))
+        ]
 
-    def _finish(self, token_ids: list[int], settings: GenerationSettings, stop: threading.Event | None) -> FinishReason:
-        """Why decoding ended: the stop event, the token limit with no end-of-sequence, or the model."""
-        if stop is not None and stop.is_set():
-            return "interrupted"
-        ended = token_ids and token_ids[-1] in self._end_token_ids()
-        return "length" if len(token_ids) >= settings.max_new_tokens and not ended else "stop"
+    def _answer(self, rows: _Rows, row: int, settings: GenerationSettings, interrupted: bool) -> tuple[str, FinishReason, int]:
+        """One row's text, why it ended, and its token count (end-of-sequence included)."""
+        text, new_tokens = rows.text(row), len(rows.token_ids[row])
+        if interrupted:
+            return text, "interrupted", new_tokens
+        # A loop that began in the last few tokens, after the final check, is still a loop.
+        if rows.looped[row] or is_degenerate(text):
+            return trim_repetition(text), "repetition", new_tokens
+        cut_off = new_tokens >= settings.max_new_tokens and not rows.ended[row]
+        return text, "length" if cut_off else "stop", new_tokens
 
     def _end_token_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id
         ids = configured if isinstance(configured, list) else [configured]
         return {i for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
-
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[str]:
-        if not conversations:
-            return []
-        prompts = [self.render_prompt(messages) for messages in conversations]
-        previous_side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so answers line up
-        try:
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        finally:
-            self.tokenizer.padding_side = previous_side
-        longest = int(batch["attention_mask"].sum(dim=1).max())
-        self.check_fits(longest, settings)
-        batch = batch.to(self.loaded.device)
-        with torch.inference_mode():
-            output = self.model.generate(**batch, **self._generation_kwargs(settings))
-        answers = output[:, batch["input_ids"].shape[1] :]  # (batch, new_tokens)
-        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in answers]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -196,9 +187,14 @@ class LocalChatModel:
             "context_length": self.context_length,
         }
 
-    def _encode(self, messages: list[Message]) -> Any:
-        encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    def _encode(self, prompts: list[str], templated: bool) -> Any:
+        """The prompts as one left-padded batch (a decoder-only model's answers then line up).
+
+        A rendered chat template carries its own special tokens; plain text gets the
+        tokenizer's usual ones.
+        """
+        encoded = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not templated
         )
         return encoded.to(self.loaded.device)
 
