@@ -19,7 +19,7 @@ import pytest
 from coassist.agent.forecast import forecast
 from coassist.agent.replanning import replan_stored
 from coassist.agent.state import AgentView, PlanState, SubtaskView
-from coassist.agent.status import SUBTASK_STATES, PlanChange, plan_diff, status_of, team_status
+from coassist.agent.status import SUBTASK_STATES, PlanChange, status_of, team_status
 from coassist.cli import main
 from coassist.errors import InvalidOption, NotInStore
 from coassist.notebook.widgets.team_status import TeamStatusWidget
@@ -279,7 +279,7 @@ def test_as_dict_follows_the_rest_contract(change: PlanDiff | None) -> None:
 
 @pytest.mark.parametrize("diff", [DIFF, INFEASIBLE], ids=["replanned", "why-not"])
 def test_a_stored_diff_reads_back_as_the_plan_diff_it_was(diff: PlanDiff) -> None:
-    assert plan_diff(json.loads(json.dumps(diff.as_dict()))) == diff
+    assert PlanDiff.from_dict(json.loads(json.dumps(diff.as_dict()))) == diff
 
 
 # --- team_status on a real store --------------------------------------------------------------------

@@ -29,7 +29,7 @@ from coassist.agent.state import (
     read_plan_state,
 )
 from coassist.errors import NotInStore
-from coassist.plan.replanning import Move, PlanDiff, WorkerChange
+from coassist.plan.replanning import PlanDiff
 from coassist.review.schema import Plan
 from coassist.review.store import ReviewStore, as_utc
 
@@ -215,7 +215,7 @@ def team_status(store: ReviewStore, plan_id: int | None = None) -> TeamStatus:
         change = (
             None
             if row is None or not row.diff
-            else PlanChange(row.version, as_utc(row.created_at), row.actor, row.reason, plan_diff(row.diff))  # type: ignore[arg-type]
+            else PlanChange(row.version, as_utc(row.created_at), row.actor, row.reason, PlanDiff.from_dict(row.diff))  # type: ignore[arg-type]
         )
     return status_of(state, change)
 
@@ -278,24 +278,6 @@ def warnings(state: PlanState, agents: tuple[AgentStatus, ...]) -> tuple[str, ..
         if a.liveness == "lost"
     ]
     return tuple(found)
-
-
-def plan_diff(stored: dict[str, Any]) -> PlanDiff:
-    """A `plan_versions.diff` row (`PlanDiff.as_dict()`) back as the `PlanDiff` it was."""
-    return PlanDiff(
-        moves=tuple(Move(**move) for move in stored["moves"]),
-        workers=tuple(
-            WorkerChange(worker, tuple(change["gained"]), tuple(change["lost"]))
-            for worker, change in stored["workers"].items()
-        ),
-        cost_before=stored["cost"]["before"],
-        cost_after=stored["cost"]["after"],
-        makespan_before=stored["makespan"]["before"],
-        makespan_after=stored["makespan"]["after"],
-        replanned=stored["replanned"],
-        held=stored["held"],
-        why_not=stored["why_not"],
-    )
 
 
 def _change_json(change: PlanChange) -> dict[str, Any]:

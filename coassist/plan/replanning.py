@@ -128,6 +128,24 @@ class PlanDiff:
             "why_not": self.why_not,
         }
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> PlanDiff:
+        """The diff `as_dict` wrote (a stored plan version's), back as the `PlanDiff` it was."""
+        return cls(
+            moves=tuple(Move(**move) for move in stored["moves"]),
+            workers=tuple(
+                WorkerChange(worker, tuple(change["gained"]), tuple(change["lost"]))
+                for worker, change in stored["workers"].items()
+            ),
+            cost_before=stored["cost"]["before"],
+            cost_after=stored["cost"]["after"],
+            makespan_before=stored["makespan"]["before"],
+            makespan_after=stored["makespan"]["after"],
+            replanned=stored["replanned"],
+            held=stored["held"],
+            why_not=stored["why_not"],
+        )
+
 
 _SHOWN = 5  # moves named in a summary; the rest are counted
 
