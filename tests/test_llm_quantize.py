@@ -54,7 +54,7 @@ def test_a_model_loaded_as_int8_generates_and_says_so(tiny_model_dir: Path) -> N
     reference = LocalChatModel(load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="float32"))
     model = LocalChatModel(load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="int8"))
     messages = [{"role": "user", "content": "def add(a, b):"}]
-    inputs = model._encode(messages)
+    inputs = model._encode([model.render_prompt(messages)], templated=True)
 
     with torch.inference_mode():
         logits = model.model(**inputs).logits

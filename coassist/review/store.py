@@ -29,6 +29,8 @@ and write its ``upgrade``.
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -168,10 +170,27 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     busy timeout makes a second writer wait for the first instead of failing at once."""
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes, the case here
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL once (the mode is stored in the file, so later connections only
+    read it). Switching needs the file to itself, and SQLite answers "database is locked" at
+    once, without its busy timeout, while another process holds it (a first open migrating the
+    schema): wait for that as the busy timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
