@@ -275,6 +275,16 @@ def test_the_command_line_names_what_to_fix(db_url: str) -> None:
     assert "no AI worker 'gpu9'" in run.stderr and "AI workers: gpu" in run.stderr
     assert "Traceback" not in run.stderr
 
+    typo = Path(db_url.removeprefix("sqlite:///")).with_name("reveiw.db")
+    run = subprocess.run(
+        [sys.executable, "-m", "coassist", "agent", "--db", str(typo), "--worker", "gpu", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1 and "no SQLite file" in run.stderr and "Traceback" not in run.stderr
+    assert not typo.exists()  # a mistyped path does not become a new, empty database
+
 
 @SQLITE_ONLY
 def test_the_agent_retrains_the_router_and_suggests_a_fine_tune_from_decisions(

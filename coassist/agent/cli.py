@@ -82,6 +82,7 @@ def add_agent_command(subcommands: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from coassist.agent.learning import LearningConfig
     from coassist.agent.runner import Agent, AgentConfig
+    from coassist.agent.status_cli import open_existing_store
     from coassist.llm.chat import GenerationSettings
     from coassist.review.drafting import DraftingConfig
 
@@ -101,7 +102,8 @@ def _run(args: argparse.Namespace) -> int:
         until_done=args.until_done,
         learning=LearningConfig(args.router_every, args.router_dir, args.finetune_hint_every),
     )
-    agent = Agent(args.db, args.worker, args.model, plan_id=args.plan, config=config)
+    # An existing database only: a mistyped SQLite path must not become a new, empty one.
+    agent = Agent(open_existing_store(args.db), args.worker, args.model, plan_id=args.plan, config=config)
     signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())
     try:
         report = agent.run_once() if args.once else agent.run()

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from coassist.agent.state import heartbeat_expired
 from coassist.review.audit import record
 from coassist.review.schema import AgentRecord, Assignment, utcnow
 from coassist.review.store import ReviewStore, as_utc
@@ -102,9 +103,9 @@ def mark_lost(store: ReviewStore, plan_id: int, noticed_by: str) -> list[str]:
             )
         ).all()
     for agent_id, worker, heartbeat, lease in candidates:
-        deadline = now - timedelta(seconds=lease)
-        if (as_utc(heartbeat) or now) >= deadline:
+        if not heartbeat_expired(as_utc(heartbeat) or now, lease, now):
             continue  # alive: no write, so idle agents polling SQLite never queue for its lock
+        deadline = now - timedelta(seconds=lease)
         with store.session() as session:
             result = session.execute(
                 update(AgentRecord)
@@ -124,7 +125,7 @@ def mark_lost(store: ReviewStore, plan_id: int, noticed_by: str) -> list[str]:
 
 
 class Heartbeat:
-    """A daemon thread beating every `interval` seconds until `stop()`; generation never delays it."""
+    """A daemon thread beating four times a lease until `stop()`; generation never delays it."""
 
     def __init__(self, store: ReviewStore, agent_id: str, lease_seconds: float) -> None:
         self._store = store

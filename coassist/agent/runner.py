@@ -21,7 +21,6 @@ batch: its claims lapse one lease after its last heartbeat and another agent dra
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import threading
@@ -202,9 +201,8 @@ class Agent:
     def run_once(self) -> AgentReport:
         """Draft everything of its worker's that is ready now (re-planning first if a trigger is
         pending, without waiting for the debounce), then sign off. For cron jobs and scripts."""
-        self.config = dataclasses.replace(self.config, replan_debounce_seconds=0.0)
         with self._on_duty():
-            while not self._stop.is_set() and self.step():
+            while not self._stop.is_set() and self.step(debounce=False):
                 pass
         return self.report
 
@@ -251,7 +249,7 @@ class Agent:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop after the step in flight (a batch is finished and committed) and wait for it."""
-        self._stop.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -259,15 +257,16 @@ class Agent:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def step(self) -> bool:
+    def step(self, debounce: bool = True) -> bool:
         """One turn: notice lost agents, learn from new decisions, re-plan if due, draft one
-        batch. True if it did anything."""
+        batch. True if it did anything. `debounce=False` re-plans on a pending trigger at once
+        (`run_once`: nobody waits for a burst to end)."""
         did = bool(presence.mark_lost(self.store, self.plan_id, self.id))
         did = self._learner.step() or did
-        did = self._replan_if_due() or did
+        did = self._replan_if_due(debounce) or did
         return self._draft_one_batch() or did
 
-    def _replan_if_due(self) -> bool:
+    def _replan_if_due(self, debounce: bool) -> bool:
         triggers = pending_triggers(self.store, self.plan_id)
         if not triggers:
             self._first_trigger_at = self._last_trigger = None
@@ -277,7 +276,7 @@ class Agent:
         if newest != self._last_trigger:
             self._last_trigger, self._quiet_since = newest, now
             self._first_trigger_at = self._first_trigger_at or now
-        quiet = now - self._quiet_since >= self.config.replan_debounce_seconds
+        quiet = not debounce or now - self._quiet_since >= self.config.replan_debounce_seconds
         waited = now - (self._first_trigger_at or now) >= self.config.replan_max_wait_seconds
         if not (quiet or waited):
             return False

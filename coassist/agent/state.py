@@ -264,6 +264,11 @@ def _read(session: Session, plan_id: int) -> PlanState:
     )
 
 
+def heartbeat_expired(heartbeat: datetime, lease_seconds: float, now: datetime) -> bool:
+    """The one rule for a lost agent: its last heartbeat is older than its lease."""
+    return (now - heartbeat).total_seconds() > lease_seconds
+
+
 def _state(*, done: bool, draft: Draft | None, ai_doer: bool, claimed: bool, blocked: bool) -> SubtaskState:
     """The one rule for where a subtask stands (see `SubtaskState`)."""
     if done:
@@ -333,7 +338,7 @@ def _agents(session: Session, plan_id: int, now: datetime) -> tuple[AgentView, .
         assert heartbeat is not None
         liveness: AgentLiveness = (
             "live"
-            if row.state == "running" and (now - heartbeat).total_seconds() <= row.lease_seconds
+            if row.state == "running" and not heartbeat_expired(heartbeat, row.lease_seconds, now)
             else "stopped"
             if row.state == "stopped"
             else "lost"

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from coassist.errors import InvalidOption
-from coassist.review.store import ReviewStore
+from coassist.review.store import ReviewStore, as_db_url
 
 URL_EXAMPLES = "sqlite:///team.db, a path to an SQLite file, or postgresql+psycopg://user@host/db"
 
@@ -62,7 +62,7 @@ def open_existing_store(url: str) -> ReviewStore:
     """
     from coassist.review import open_store
 
-    text = url if "://" in url else f"sqlite:///{Path(url).expanduser().resolve()}"
+    text = as_db_url(url)
     try:
         parsed = make_url(text)
     except ArgumentError:

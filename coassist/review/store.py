@@ -71,9 +71,9 @@ def default_db_url() -> str:
     """The database URL used when none is given: `$COASSIST_DB`, else the per-user SQLite file."""
     configured = os.environ.get("COASSIST_DB")
     if configured:
-        return _as_url(configured)
+        return as_db_url(configured)
     data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return _as_url(str(data_home / "coassist" / "coassist.db"))
+    return as_db_url(str(data_home / "coassist" / "coassist.db"))
 
 
 class ReviewStore:
@@ -128,7 +128,7 @@ def open_store(url: str | os.PathLike[str] | None = None) -> ReviewStore:
     SchemaTooNew
         The database was written by a newer coassist; this one would misread it.
     """
-    url = _as_url(os.fspath(url)) if url else default_db_url()
+    url = as_db_url(os.fspath(url)) if url else default_db_url()
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
@@ -158,7 +158,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
-def _as_url(text: str) -> str:
+def as_db_url(text: str) -> str:
     """A SQLAlchemy URL as is; anything else is taken as an SQLite file path."""
     if "://" in text:
         return text
