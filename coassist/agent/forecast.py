@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from graphlib import TopologicalSorter
 
 from coassist.agent.state import PlanState, SubtaskView
+from coassist.review.drafting import drafting_order
 
 _TIE_HOURS = 1e-9
 """Two expected times this close are the same time (float noise from converting clocks)."""
@@ -70,7 +70,11 @@ def forecast(state: PlanState) -> Forecast:
     """The forecast finish, critical path and slack of `state`'s plan (see the module doc)."""
     origin = state.created_at
     now = plan_hours(state.read_at, origin)
-    order = dependency_order(state.subtasks)
+    # Any order with every subtask after its dependencies will do; drafting's is one.
+    order = drafting_order(
+        {key: view.depends_on for key, view in state.subtasks.items()},
+        {key: view.planned_start for key, view in state.subtasks.items()},
+    )
     starts: dict[str, float] = {}
     ends: dict[str, float] = {}
     binding: dict[str, str | None] = {}
@@ -101,23 +105,6 @@ def forecast(state: PlanState) -> Forecast:
         critical_path=_critical_path(order, ends, binding, finish),
         subtasks=subtasks,
     )
-
-
-def dependency_order(subtasks: dict[str, SubtaskView]) -> list[str]:
-    """Keys with every subtask after the ones it depends on; ties keep the planned order.
-
-    Dependencies on subtasks outside the plan are ignored: nothing here says when they end."""
-    sorter: TopologicalSorter[str] = TopologicalSorter()
-    for key, view in subtasks.items():
-        sorter.add(key, *_dependencies(view, subtasks))
-    rank = {key: i for i, key in enumerate(subtasks)}
-    sorter.prepare()
-    order: list[str] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
-        order.extend(ready)
-        sorter.done(*ready)
-    return order
 
 
 def _dependencies(view: SubtaskView, subtasks: dict[str, SubtaskView]) -> tuple[str, ...]:
