@@ -7,9 +7,18 @@ code, store it, stream it, survive an interrupt) need an answer with known conte
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
+from coassist.llm.chat import (
+    BATCH_WIDTH,
+    AnswerCallback,
+    FinishReason,
+    Generation,
+    GenerationSettings,
+    Message,
+    TextCallback,
+)
 
 
 class ScriptedModel:
@@ -66,11 +75,28 @@ class ScriptedModel:
     def continue_text(self, text: str, settings: GenerationSettings, stop: threading.Event | None = None) -> Generation:
         return self.generate([{"role": "user", "content": text}], settings, stop=stop)
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
-        return [self.generate(c, settings) for c in conversations]
+    def generate_batch(
+        self,
+        conversations: list[list[Message]],
+        settings: GenerationSettings,
+        width: int = BATCH_WIDTH,
+        on_answer: AnswerCallback | None = None,
+    ) -> list[Generation]:
+        return self._each([lambda c=c: self.generate(c, settings) for c in conversations], on_answer)
 
-    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
-        return [self.continue_text(t, settings) for t in texts]
+    def continue_text_batch(
+        self, texts: list[str], settings: GenerationSettings, width: int = BATCH_WIDTH, on_answer: AnswerCallback | None = None
+    ) -> list[Generation]:
+        return self._each([lambda t=t: self.continue_text(t, settings) for t in texts], on_answer)
+
+    @staticmethod
+    def _each(answers: list[Callable[[], Generation]], on_answer: AnswerCallback | None) -> list[Generation]:
+        generations = []
+        for index, answer in enumerate(answers):
+            generations.append(answer())
+            if on_answer is not None:
+                on_answer(index, generations[-1])
+        return generations
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "scripted", "adapter": None}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -101,7 +100,8 @@ def test_each_row_of_a_batch_stops_on_its_own(tiny_model_dir: Path, monkeypatch:
     end_token = next(t for t in ids[0][3:] if all(t not in other for other in ids[1:]))
     monkeypatch.setattr(model, "_end_token_ids", lambda: {end_token})
     looping_start = model.generate(conversations[1], GenerationSettings(max_new_tokens=8)).text
-    monkeypatch.setattr("coassist.llm.local.is_degenerate", lambda text: text.startswith(looping_start))
+    for module in ("coassist.llm.decoding", "coassist.llm.local"):
+        monkeypatch.setattr(f"{module}.is_degenerate", lambda text: text.startswith(looping_start))
 
     ended, looped, cut_off = model.generate_batch(conversations, settings)
     assert ended.finish == "stop" and ended.new_tokens == ids[0].index(end_token) + 1 < 24
@@ -151,22 +151,23 @@ def test_a_model_directory_rewritten_in_place_is_loaded_again(tiny_model_dir: Pa
     assert load_chat_model(copy) is not first
 
 
-def test_repetition_penalty_reaches_generate_only_when_set(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repetition_penalty_reaches_decoding_only_when_set(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import RepetitionPenaltyLogitsProcessor
+
     model = load_chat_model(str(tiny_model_dir))
-    real_generate = model.model.generate
-    seen: list[object] = []
+    seen: list[float] = []
 
-    def spy(**kwargs: object) -> object:
-        seen.append(kwargs.get("repetition_penalty", "absent"))
-        return real_generate(**kwargs)
+    def spy(penalty: float) -> RepetitionPenaltyLogitsProcessor:
+        seen.append(penalty)
+        return RepetitionPenaltyLogitsProcessor(penalty)
 
-    monkeypatch.setattr(model.model, "generate", spy)
+    monkeypatch.setattr("coassist.llm.decoding.RepetitionPenaltyLogitsProcessor", spy)
     plain = model.generate(QUESTION, GenerationSettings(max_new_tokens=12)).text
     penalised = model.generate(QUESTION, GenerationSettings(max_new_tokens=12, repetition_penalty=50.0)).text
     model.generate_batch([QUESTION], GenerationSettings(max_new_tokens=2, repetition_penalty=1.3))
     model.continue_text_batch(["def"], GenerationSettings(max_new_tokens=2, repetition_penalty=1.2))
-    assert seen == ["absent", 50.0, 1.3, 1.2]
-    assert penalised != plain  # transformers applied it: greedy decoding no longer repeats its tokens
+    assert seen == [50.0, 1.3, 1.2]
+    assert penalised != plain  # applied: greedy decoding no longer repeats its tokens
 
 
 def _answer_ids(model: Any, conversation: list[dict[str, str]], max_new_tokens: int) -> list[int]:
@@ -176,21 +177,32 @@ def _answer_ids(model: Any, conversation: list[dict[str, str]], max_new_tokens: 
     return output[0, inputs["input_ids"].shape[1] :].tolist()
 
 
-def test_a_looping_row_is_finished_at_its_next_check_and_the_others_go_on() -> None:
-    import torch
+def test_a_finished_row_makes_room_for_the_next_prompt(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five prompts, two rows at a time: rows end at different steps, and each freed row takes
+    the next prompt while the other row is mid-answer; every answer is the one given alone."""
+    from coassist.llm.decoding import Decoder
 
-    from coassist.llm.local import _Rows
+    model = load_chat_model(str(tiny_model_dir))
+    settings = GenerationSettings(max_new_tokens=24)
+    texts = ("hi", "Explain the error please.", "Sort a list.", "Why?", "Rename a column.")
+    conversations = [[{"role": "user", "content": text}] for text in texts]
+    ids = [_answer_ids(model, c, 24) for c in conversations]
+    end_token = ids[0][3]  # row 0 ends at its 4th token; the others wherever they make it, or not at all
+    monkeypatch.setattr(model, "_end_token_ids", lambda: {end_token})
+    alone = [model.generate(c, settings) for c in conversations]
+    assert len({g.new_tokens for g in alone}) > 1  # rows do end at different steps
 
-    words = {1: "- units_revenue\n", 2: "Missing: `price` (2 nulls) ", 9: "<end>"} | {i: f"w{i} " for i in range(10, 26)}
-    tokenizer = SimpleNamespace(decode=lambda ids, skip_special_tokens: "".join(words[i] for i in ids if i != 9))
-    rows = _Rows(tokenizer, 3, end_ids={9})
-    steps = [[1, 2 if step < 7 else 9, 10 + step] for step in range(16)]  # row 1 ends at its 8th token
-    done = [rows(torch.tensor(step).reshape(3, 1), None).tolist() for step in steps]  # type: ignore[arg-type]
-    assert done[6] == [False, False, False]
-    assert done[7] == [True, True, False]  # row 0 loops by its 8th token (a check), row 1 ended
-    assert rows.looped == [True, False, False] and rows.ended == [False, True, False]
-    assert done[-1] == [True, True, False]  # row 2 never repeats itself
-    assert [len(ids) for ids in rows.token_ids] == [8, 8, 16]  # finished rows take no padding
+    widths: list[int] = []
+    joined_mid_answer: list[bool] = []
+    real_step, real_prefill = Decoder._step, Decoder._prefill
+    monkeypatch.setattr(Decoder, "_step", lambda self: widths.append(len(self.rows)) or real_step(self))
+    monkeypatch.setattr(Decoder, "_prefill", lambda self, rows: joined_mid_answer.append(bool(self.rows)) or real_prefill(self, rows))
+    heard: list[int] = []
+    batched = model.generate_batch(conversations, settings, width=2, on_answer=lambda index, generation: heard.append(index))
+
+    assert [_outcome(g) for g in batched] == [_outcome(g) for g in alone]
+    assert max(widths) == 2 and any(joined_mid_answer)
+    assert sorted(heard) == [0, 1, 2, 3, 4] and heard[0] == 0  # row 0 ends first
 
 
 def test_continue_text_continues_without_the_chat_template(tiny_model_dir: Path) -> None:
@@ -201,3 +213,9 @@ def test_continue_text_continues_without_the_chat_template(tiny_model_dir: Path)
     assert model.count_tokens([{"role": "user", "content": "def add(a, b):\n"}]) > len(
         model.tokenizer("def add(a, b):\n")["input_ids"]
     )
+
+
+def test_an_empty_text_is_continued_from_the_start_of_a_document(tiny_model_dir: Path) -> None:
+    model = load_chat_model(str(tiny_model_dir))
+    generation = model.continue_text("", GenerationSettings(max_new_tokens=4))
+    assert generation.new_tokens >= 1 and generation.finish in {"stop", "length", "repetition"}

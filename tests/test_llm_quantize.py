@@ -54,11 +54,11 @@ def test_a_model_loaded_as_int8_generates_and_says_so(tiny_model_dir: Path) -> N
     reference = LocalChatModel(load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="float32"))
     model = LocalChatModel(load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="int8"))
     messages = [{"role": "user", "content": "def add(a, b):"}]
-    inputs = model._encode([model.render_prompt(messages)], templated=True)
+    input_ids = torch.tensor(model._encode([model.render_prompt(messages)], templated=True))
 
     with torch.inference_mode():
-        logits = model.model(**inputs).logits
-        reference_logits = reference.model(**inputs).logits
+        logits = model.model(input_ids=input_ids).logits
+        reference_logits = reference.model(input_ids=input_ids).logits
     generation = model.generate(messages, GenerationSettings(max_new_tokens=6, temperature=0.0))
 
     assert torch.allclose(logits, reference_logits, atol=0.05)

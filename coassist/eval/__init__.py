@@ -19,9 +19,9 @@ from typing import Literal, get_args
 from coassist.config import Assist
 from coassist.errors import InvalidOption
 from coassist.eval.report import EvalReport
-from coassist.eval.runner import BATCH_SIZE, TaskResult, run_tasks
+from coassist.eval.runner import TaskResult, run_tasks
 from coassist.eval.tasks import EvalTask
-from coassist.llm.chat import GenerationSettings
+from coassist.llm.chat import BATCH_WIDTH, GenerationSettings
 
 EvalSet = Literal["humaneval", "notebook", "team"]
 EVAL_SETS: tuple[EvalSet, ...] = get_args(EvalSet)
@@ -39,7 +39,7 @@ def evaluate(
     device: str = "auto",
     dtype: str = "auto",
     assist: Assist | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int = BATCH_WIDTH,
 ) -> EvalReport:
     """Run every task of `sets` against each model in turn; ``str(report)`` is the table.
 

@@ -18,7 +18,7 @@ from coassist.errors import InvalidOption, InvalidSetting
 def add_eval_command(subparsers: Any) -> None:
     """Register `eval` on the `coassist` command's subparsers."""
     from coassist.eval import DEFAULT_SETS, EVAL_SETS
-    from coassist.eval.runner import BATCH_SIZE
+    from coassist.llm.chat import BATCH_WIDTH
 
     parser = subparsers.add_parser(
         "eval",
@@ -37,7 +37,7 @@ def add_eval_command(subparsers: Any) -> None:
     parser.add_argument("--limit", default=None, metavar="N", help="only the first N tasks of each set")
     parser.add_argument(
         "--batch-size", default=None, metavar="N",
-        help=f"answer up to N tasks at once (default: {BATCH_SIZE}); 1 answers each alone, with per-answer timings",
+        help=f"answer up to N tasks at once (default: {BATCH_WIDTH}); 1 answers each alone",
     )
     parser.add_argument("--team-data", type=Path, default=None, metavar="FILE", help="SFT JSONL of reviewed drafts (team set)")
     parser.add_argument("--router", type=Path, default=None, metavar="DIR", help="router directory: notes its mean p_pass on the team set")
@@ -50,11 +50,11 @@ def add_eval_command(subparsers: Any) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from coassist.eval import evaluate
-    from coassist.eval.runner import BATCH_SIZE
+    from coassist.llm.chat import BATCH_WIDTH
 
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
     limit = _whole_number("--limit", args.limit)
-    batch_size = _whole_number("--batch-size", args.batch_size) or BATCH_SIZE
+    batch_size = _whole_number("--batch-size", args.batch_size) or BATCH_WIDTH
     _check_device(args.device, args.dtype)
     if args.json is not None:
         _check_writable(args.json)

@@ -3,8 +3,8 @@
 A pass rate over 20 or 164 problems is noisy, so every rate comes with a Wilson 95% interval
 (sound at 0 and n passes, unlike the normal approximation). Speed is split the way a user
 feels it: time to the first token (the wait before anything appears) and the decode rate
-after it. Answers generated in one batch have no timings of their own, so both are
-measured per batch: the batch's first step, and its decode throughput.
+after it. A batched answer has timings of its own too: from when its prompt began to be read,
+while it shared the model's steps with the other answers decoding at the time.
 """
 
 from __future__ import annotations
@@ -59,14 +59,13 @@ class Summary:
     cutoff_rate:
         Share of answers that reached the token limit (finish "length").
     median_first_token_s:
-        Median over answers of the seconds from the call to the first token (the prompt's
-        prefill; in a batch, the batch's first step, the prefill of all its prompts); None
-        without tokens.
+        Median over answers of the seconds from reading the prompt to the first token (the
+        prompt's prefill); None without tokens.
     decode_tokens_per_second:
-        Tokens after each answer's first, over the seconds from a batch's first token to its
-        last, summed over batches (an answer alone is a batch of one; long answers weigh
-        more, as they do in a user's wait): one answer's decode rate, or a batch's
-        throughput. None when no answer had two tokens.
+        Tokens after each answer's first over the seconds they took, summed over answers
+        (long answers weigh more, as they do in a user's wait): one answer's decode rate, a
+        share of the batch's steps when answers were batched. None when no answer had two
+        tokens.
     mean_value:
         Mean graded score (chrF for team drafts) over answers that have one; None otherwise.
     """
@@ -92,7 +91,7 @@ def summarise(model: str, category: Row, results: Sequence[TaskResult]) -> Summa
     passed = sum(result.passed for result in results)
     ci_low, ci_high = wilson_interval(passed, n)
     first_token = [r.first_token_seconds for r in results if r.first_token_seconds is not None]
-    decoding = [tokens_and_seconds for batch in _batches(results) if (tokens_and_seconds := _decoding(batch))]
+    decoding = [tokens_and_seconds for result in results if (tokens_and_seconds := _decoding(result))]
     decode_seconds = sum(seconds for _, seconds in decoding)
     values = [r.value for r in results if r.value is not None]
     return Summary(
@@ -112,24 +111,13 @@ def summarise(model: str, category: Row, results: Sequence[TaskResult]) -> Summa
     )
 
 
-def _batches(results: Sequence[TaskResult]) -> list[list[TaskResult]]:
-    """The results grouped by the batch that generated them; one generated alone is its own."""
-    grouped: dict[tuple[str, int], list[TaskResult]] = {}
-    for index, result in enumerate(results):
-        key = (result.model, result.batch) if result.batch is not None else (f"alone {result.model}", -1 - index)
-        grouped.setdefault(key, []).append(result)
-    return list(grouped.values())
-
-
-def _decoding(batch: Sequence[TaskResult]) -> tuple[int, float] | None:
-    """A batch's tokens after each answer's first, and its seconds from the first token to the
-    end of its last answer; None when it decoded nothing after a first token."""
-    firsts = [r.first_token_seconds for r in batch if r.first_token_seconds is not None]
-    tokens = sum(r.new_tokens - 1 for r in batch if r.first_token_seconds is not None and r.new_tokens >= 2)
-    if not tokens:
+def _decoding(result: TaskResult) -> tuple[int, float] | None:
+    """An answer's tokens after its first, and the seconds they took; None when it decoded
+    nothing after a first token."""
+    if result.first_token_seconds is None or result.new_tokens < 2:
         return None
-    seconds = max(r.seconds for r in batch) - min(firsts)
-    return (tokens, seconds) if seconds > 0 else None
+    seconds = result.seconds - result.first_token_seconds
+    return (result.new_tokens - 1, seconds) if seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -186,11 +174,10 @@ class EvalReport:
 
     def _footer(self) -> list[str]:
         lines = [f"{name}: {text}" for name, text in self.notes.items()]
-        largest = max((len(batch) for batch in _batches(self.results)), default=1)
-        if largest > 1:
+        if any(result.batch is not None for result in self.results):
             lines.append(
-                f"batched: up to {largest} answers generated together; ttft s is a batch's first step (the prefill "
-                f"of all its prompts), tok/s a batch's decode throughput (--batch-size 1 for one answer's)"
+                "batched: answers decoded --batch-size at a time, a finished one making room for the next; "
+                "ttft s and tok/s are each answer's own while it shared the model's steps (--batch-size 1 for an answer alone)"
             )
         if self.interrupted:
             lines.append("interrupted: the rows above count only the tasks finished before Ctrl-C")

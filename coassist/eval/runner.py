@@ -3,16 +3,17 @@
 One answer per task (pass@1): each task picks its settings from the product's defaults, and
 the model answers tasks in batches (`ChatModel.generate_batch`): on a CPU as on a GPU, a
 decoding step for eight answers costs little more than for one, since the weights are read
-once a step. Each answer is still scored alone. The runner keeps the timings the report
-needs (time to first token, decode rate, per batch) and whether the answer looped or was
-cut off.
+once a step. A run of consecutive tasks that can share a batch goes to the model at once, to
+be decoded `batch_size` at a time, a finished answer making room for the next task (the
+local model's continuous batching); each answer is scored as it comes. The runner keeps the
+timings the report needs (time to first token, decode rate) and whether the answer looped
+or was cut off.
 """
 
 from __future__ import annotations
 
-import itertools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -20,27 +21,30 @@ from tqdm import tqdm
 
 from coassist.errors import PromptTooLong
 from coassist.eval.tasks import Category, EvalTask
-from coassist.llm.chat import ChatModel, FinishReason, Generation, GenerationSettings, Message
+from coassist.llm.chat import (
+    BATCH_WIDTH,
+    AnswerCallback,
+    ChatModel,
+    FinishReason,
+    Generation,
+    GenerationSettings,
+    Message,
+)
 from coassist.llm.degenerate import is_degenerate
 
 Finish = FinishReason | Literal["prompt too long"]
 """How an answer ended; "prompt too long" when the task did not fit the model's context, so
 no answer was generated (the task counts as failed, like a wrong answer)."""
 
-BATCH_SIZE = 8
-"""Tasks answered together by default. On the 2-core development CPU (SmolLM2-135M, fp32,
-quiet) a step for 8 answers took 1.6x one for a single answer: 5x the tokens a second
-(docs/evaluation.md). 12 did better in that one measurement, but a batch lasts as long as its
-longest answer, and the more rows, the more of them sit finished while it runs."""
 
 
 @dataclass(frozen=True)
 class TaskResult:
     """One model's answer to one task, its check and its timings (one row of the JSON report).
 
-    `batch` numbers the batch of the run that answered the task (None: not answered, or
-    answered alone by `run_task`). The rows of a local model's batch share its timings:
-    `first_token_seconds` is the batch's first step and `seconds` its wall time.
+    `batch` numbers the run of tasks given to the model together (None: not answered, or
+    answered alone: `run_task`, or a batch size of 1). A batched answer's timings are its own, from when its
+    prompt began to be read, while it shared each decoding step with the other rows.
     """
 
     model: str
@@ -89,24 +93,35 @@ class _Asked:
 
 
 def run_tasks(
-    model: ChatModel, tasks: Sequence[EvalTask], defaults: GenerationSettings, batch_size: int = BATCH_SIZE
+    model: ChatModel, tasks: Sequence[EvalTask], defaults: GenerationSettings, batch_size: int = BATCH_WIDTH
 ) -> Run:
-    """Answer `tasks` in order, up to `batch_size` at a time, and score each answer.
+    """Answer `tasks`, up to `batch_size` at a time, and score each answer; results in task order.
 
-    A batch holds consecutive tasks that `_Asked.batches_with` each other; `batch_size` 1
-    answers each task alone. Ctrl-C stops the run and keeps the results finished so far
-    (the batch being generated is lost). Progress goes to stderr, so the table on stdout
-    stays clean for pipes.
+    Consecutive tasks that `_Asked.batches_with` each other go to the model together;
+    `batch_size` 1 answers each task alone. Ctrl-C stops the run and keeps the results
+    finished so far. Progress goes to stderr, so the table on stdout stays clean for pipes.
     """
     results: list[TaskResult] = []
-    numbers = itertools.count()
+    passed = 0
     progress = tqdm(total=len(tasks), desc=f"eval {model.spec}", unit="task", file=sys.stderr, dynamic_ncols=True)
+
+    def keep(result: TaskResult) -> None:
+        nonlocal passed
+        passed += result.passed
+        progress.update()
+        progress.set_postfix(passed=passed)
+
     try:
-        for batch in _batches(model, tasks, defaults, batch_size):
-            for result in _answer(model, batch, numbers) if isinstance(batch, list) else [batch]:
-                results.append(result)
-                progress.update()
-            progress.set_postfix(passed=sum(result.passed for result in results))
+        for number, group in enumerate(_groups(model, tasks, defaults)):
+            if isinstance(group, TaskResult):
+                results.append(group)
+                keep(group)
+                continue
+            answered: dict[str, TaskResult] = {}
+            try:
+                _answer(model, group, batch_size, number if batch_size > 1 else None, answered, keep)
+            finally:  # also on Ctrl-C: the answers scored so far are kept
+                results.extend(answered[asked.task.id] for asked in group if asked.task.id in answered)
     except KeyboardInterrupt:
         return Run(results, interrupted=True)
     finally:
@@ -121,15 +136,14 @@ def run_task(model: ChatModel, task: EvalTask, defaults: GenerationSettings) -> 
         asked = _Asked(task, settings, task.prompt(model, settings))
     except PromptTooLong as error:
         return _not_answered(model, task, error)
-    [result] = _answer(model, [asked], itertools.repeat(None))
-    return result
+    answered: dict[str, TaskResult] = {}
+    _answer(model, [asked], 1, None, answered, lambda result: None)
+    return answered[task.id]
 
 
-def _batches(
-    model: ChatModel, tasks: Sequence[EvalTask], defaults: GenerationSettings, batch_size: int
-) -> Iterator[list[_Asked] | TaskResult]:
-    """The tasks in order, as batches to answer, or as the result of a task whose prompt
-    could not be built (too long for the context: answered by nobody)."""
+def _groups(model: ChatModel, tasks: Sequence[EvalTask], defaults: GenerationSettings) -> Iterator[list[_Asked] | TaskResult]:
+    """The tasks in order, as runs of tasks that can share a batch, or as the result of a
+    task whose prompt could not be built (too long for the context: answered by nobody)."""
     pending: list[_Asked] = []
     for task in tasks:
         settings = task.settings(defaults)
@@ -141,7 +155,7 @@ def _batches(
                 pending = []
             yield _not_answered(model, task, error)
             continue
-        if pending and (len(pending) == batch_size or not pending[0].batches_with(asked)):
+        if pending and not pending[0].batches_with(asked):
             yield pending
             pending = []
         pending.append(asked)
@@ -149,32 +163,46 @@ def _batches(
         yield pending
 
 
-def _answer(model: ChatModel, batch: list[_Asked], numbers: Iterator[int | None]) -> Iterator[TaskResult]:
-    """Generate the batch's answers together, then score them one by one, in order.
+def _answer(
+    model: ChatModel,
+    group: list[_Asked],
+    width: int,
+    number: int | None,
+    answered: dict[str, TaskResult],
+    keep: Callable[[TaskResult], None],
+) -> None:
+    """Answer the group `width` at a time, scoring each answer into `answered` (by task id) as
+    it comes and passing it to `keep`.
 
-    A prompt too long for the context refuses the whole batch; then each task is answered
-    alone, so only the long one goes unanswered.
+    A prompt too long for the context refuses the whole call before any answer; then the
+    group is answered again in halves, so only the long one goes unanswered.
     """
+
+    def scored(index: int, generation: Generation) -> None:
+        result = _scored(model, group[index].task, generation, number)
+        answered[result.task_id] = result
+        keep(result)
+
     try:
-        generations = _generate(model, batch)
+        _generate(model, group, width, scored)
     except PromptTooLong as error:
-        if len(batch) == 1:
-            yield _not_answered(model, batch[0].task, error)
+        left = [asked for asked in group if asked.task.id not in answered]
+        if len(left) == 1:
+            answered[left[0].task.id] = result = _not_answered(model, left[0].task, error)
+            keep(result)
             return
-        for asked in batch:
-            yield from _answer(model, [asked], numbers)
-        return
-    number = next(numbers)
-    for asked, generation in zip(batch, generations, strict=True):
-        yield _scored(model, asked.task, generation, number)
+        half = len(left) // 2
+        for part in (left[:half], left[half:]):
+            _answer(model, part, width, number, answered, keep)
 
 
-def _generate(model: ChatModel, batch: list[_Asked]) -> list[Generation]:
-    settings = batch[0].settings  # one batch, one kind of prompt and one settings (`_Asked.batches_with`)
-    texts = [asked.prompt for asked in batch if isinstance(asked.prompt, str)]
+def _generate(model: ChatModel, group: list[_Asked], width: int, on_answer: AnswerCallback) -> list[Generation]:
+    settings = group[0].settings  # one group, one kind of prompt and one settings (`_Asked.batches_with`)
+    texts = [asked.prompt for asked in group if isinstance(asked.prompt, str)]
     if texts:
-        return model.continue_text_batch(texts, settings)
-    return model.generate_batch([asked.prompt for asked in batch if not isinstance(asked.prompt, str)], settings)
+        return model.continue_text_batch(texts, settings, width, on_answer)
+    conversations = [asked.prompt for asked in group if not isinstance(asked.prompt, str)]
+    return model.generate_batch(conversations, settings, width, on_answer)
 
 
 def _scored(model: ChatModel, task: EvalTask, generation: Generation, batch: int | None) -> TaskResult:

@@ -20,12 +20,20 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal, TypeVar
 from urllib.parse import urljoin
 
 from coassist.errors import EndpointError, InvalidSetting, PromptTooLong
-from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
+from coassist.llm.chat import (
+    BATCH_WIDTH,
+    AnswerCallback,
+    FinishReason,
+    Generation,
+    GenerationSettings,
+    Message,
+    TextCallback,
+)
 from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
 from coassist.llm.spec import ModelSpec, redact_url
 
@@ -146,18 +154,37 @@ class EndpointChatModel:
         first = None if first_token_at is None else first_token_at - started
         return Generation(text, finish, len(pieces), first, time.perf_counter() - started)
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
+    def generate_batch(
+        self,
+        conversations: list[list[Message]],
+        settings: GenerationSettings,
+        width: int = BATCH_WIDTH,
+        on_answer: AnswerCallback | None = None,
+    ) -> list[Generation]:
         """The answers in input order, each its own request with its own timings (see `_concurrently`)."""
-        return self._concurrently(lambda messages, abandon: self.generate(messages, settings, None, abandon), conversations)
+        return self._concurrently(
+            lambda messages, abandon: self.generate(messages, settings, None, abandon), conversations, width, on_answer
+        )
 
-    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+    def continue_text_batch(
+        self,
+        texts: list[str],
+        settings: GenerationSettings,
+        width: int = BATCH_WIDTH,
+        on_answer: AnswerCallback | None = None,
+    ) -> list[Generation]:
         """The continuations in input order, each its own ``/completions`` request (see `_concurrently`)."""
-        return self._concurrently(lambda text, abandon: self.continue_text(text, settings, abandon), texts)
+        return self._concurrently(lambda text, abandon: self.continue_text(text, settings, abandon), texts, width, on_answer)
 
     def _concurrently(
-        self, answer: Callable[[_Prompt, threading.Event], Generation], prompts: list[_Prompt]
+        self,
+        answer: Callable[[_Prompt, threading.Event], Generation],
+        prompts: list[_Prompt],
+        width: int,
+        on_answer: AnswerCallback | None,
     ) -> list[Generation]:
-        """`answer` for every prompt, in input order, with up to `max_concurrent_requests` in flight.
+        """`answer` for every prompt, in input order, with up to `width` requests in flight
+        (never more than `max_concurrent_requests`); `on_answer` hears of each as it comes.
 
         The server batches concurrent requests itself (vLLM's continuous batching), so a batch
         takes about as long as its slowest answer rather than the sum of them all.
@@ -173,11 +200,11 @@ class EndpointChatModel:
         if not prompts:
             return []
         abandon = threading.Event()
-        workers = min(self.max_concurrent_requests, len(prompts))
+        workers = max(1, min(width, self.max_concurrent_requests, len(prompts)))
         executor = ThreadPoolExecutor(workers, thread_name_prefix="coassist-endpoint")
         try:
             futures = [executor.submit(answer, prompt, abandon) for prompt in prompts]
-            finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            finished = _hand_on_until_failure(futures, on_answer)
         finally:
             abandon.set()  # also on KeyboardInterrupt: the kernel must not wait out whole answers
             executor.shutdown(wait=True, cancel_futures=True)
@@ -346,3 +373,20 @@ def _shown(text: str) -> str:
     """`text` on one line and at most `SHOWN_CHARS` long, to quote in a one-line error."""
     flat = " ".join(text.split())
     return flat if len(flat) <= SHOWN_CHARS else f"{flat[:SHOWN_CHARS]}… ({len(flat)} characters)"
+
+
+def _hand_on_until_failure(futures: list[Future[Generation]], on_answer: AnswerCallback | None) -> set[Future[Generation]]:
+    """Wait for the requests, handing each answer to `on_answer` (in this thread) as it comes;
+    stop at the first failure. Returns the requests finished by then."""
+    index = {future: position for position, future in enumerate(futures)}
+    finished: set[Future[Generation]] = set()
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        finished |= done
+        if any(future.exception() is not None for future in done):
+            return finished
+        for future in sorted(done, key=index.__getitem__):
+            if on_answer is not None:
+                on_answer(index[future], future.result())
+    return finished

@@ -3,76 +3,21 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
-import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
-
 from coassist.errors import PromptTooLong
-from coassist.llm.chat import FinishReason, Generation, GenerationSettings, Message, TextCallback
-from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
+from coassist.llm.chat import (
+    BATCH_WIDTH,
+    AnswerCallback,
+    FinishReason,
+    Generation,
+    GenerationSettings,
+    Message,
+    TextCallback,
+)
+from coassist.llm.decoding import DecodedRow, Decoder
+from coassist.llm.degenerate import is_degenerate, trim_repetition
 from coassist.llm.loading import LoadedModel
-
-
-class _StopOnEvent(StoppingCriteria):
-    """Ends generation when a widget's stop button sets the event."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> bool:
-        return self.event.is_set()
-
-
-class _Rows(StoppingCriteria):
-    """Follows each row of a batch as it decodes, and ends a row once it repeats itself.
-
-    transformers calls this after every step with the tokens so far, and finishes the rows
-    it returns True for (later tokens of a finished row are padding, which is skipped here). A
-    row ends at an end token, or when its answer so far loops (`coassist.llm.degenerate`,
-    checked every `LOOP_CHECK_TOKENS` tokens): a looping row stops within a line while the
-    others go on. The first call is the moment the first token exists. `on_text` streams row 0
-    (`generate` passes it with a batch of one): each new piece of the answer as it is decoded,
-    text ending in U+FFFD held back (half of a multi-byte character).
-    """
-
-    def __init__(self, tokenizer: Any, rows: int, end_ids: set[int], on_text: TextCallback | None = None) -> None:
-        self.tokenizer = tokenizer
-        self.end_ids = end_ids
-        self.on_text = on_text
-        self.token_ids: list[list[int]] = [[] for _ in range(rows)]
-        self.ended = [False] * rows
-        self.looped = [False] * rows
-        self.first_token_at: float | None = None
-        self.emitted = 0
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-        for row, token in enumerate(input_ids[:, -1].tolist()):
-            if self.ended[row] or self.looped[row]:
-                continue
-            ids = self.token_ids[row]
-            ids.append(token)
-            if token in self.end_ids:
-                self.ended[row] = True
-            elif len(ids) % LOOP_CHECK_TOKENS == 0 and is_degenerate(self.text(row)):
-                self.looped[row] = True
-        if self.on_text is not None:
-            self.flush(final=False)
-        done = [ended or looped for ended, looped in zip(self.ended, self.looped, strict=True)]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    def text(self, row: int) -> str:
-        return self.tokenizer.decode(self.token_ids[row], skip_special_tokens=True)
-
-    def flush(self, final: bool) -> None:
-        """Hand `on_text` what row 0 decoded since the last piece (all of it when `final`)."""
-        text = self.text(0)
-        if self.on_text is not None and len(text) > self.emitted and (final or not text.endswith("\ufffd")):
-            piece, self.emitted = text[self.emitted :], len(text)
-            self.on_text(piece)
 
 
 class LocalChatModel:
@@ -89,7 +34,7 @@ class LocalChatModel:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def count_tokens(self, messages: list[Message]) -> int:
-        return len(self._encode([self.render_prompt(messages)], templated=True)["input_ids"][0])
+        return len(self._encode([self.render_prompt(messages)], templated=True)[0])
 
     def check_fits(self, prompt_tokens: int, settings: GenerationSettings) -> None:
         """Refuse, before touching the model, a prompt that leaves no room for the answer."""
@@ -118,63 +63,91 @@ class LocalChatModel:
         [generation] = self._decode([text], settings, templated=False, stop=stop)
         return generation
 
-    def generate_batch(self, conversations: list[list[Message]], settings: GenerationSettings) -> list[Generation]:
-        return self._decode([self.render_prompt(messages) for messages in conversations], settings, templated=True)
+    def generate_batch(
+        self,
+        conversations: list[list[Message]],
+        settings: GenerationSettings,
+        width: int = BATCH_WIDTH,
+        on_answer: AnswerCallback | None = None,
+    ) -> list[Generation]:
+        prompts = [self.render_prompt(messages) for messages in conversations]
+        return self._decode(prompts, settings, templated=True, width=width, on_answer=on_answer)
 
-    def continue_text_batch(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
-        return self._decode(list(texts), settings, templated=False)
+    def continue_text_batch(
+        self,
+        texts: list[str],
+        settings: GenerationSettings,
+        width: int = BATCH_WIDTH,
+        on_answer: AnswerCallback | None = None,
+    ) -> list[Generation]:
+        return self._decode(list(texts), settings, templated=False, width=width, on_answer=on_answer)
 
     def _decode(
         self,
         prompts: list[str],
         settings: GenerationSettings,
         templated: bool,
+        width: int = 1,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
+        on_answer: AnswerCallback | None = None,
     ) -> list[Generation]:
-        """Answer every prompt in one `generate` call, one `Generation` a prompt, in order.
+        """Answer every prompt, `width` at a time (`coassist.llm.decoding`), one `Generation` a
+        prompt, in order.
 
-        One function for one prompt and for many: a batch of one is the single answer, so
-        batched and single answers differ only by the padding (greedy decoding gives the same
-        tokens up to float rounding). Each row stops on its own at an end token or a loop; the
-        stop event ends them all.
+        One function for one prompt and for many, so a batch of one is the single answer.
+        Every prompt is checked against the context before any is answered.
         """
         if not prompts:
             return []
-        started = time.perf_counter()
-        inputs = self._encode(prompts, templated)
-        self.check_fits(inputs["input_ids"].shape[1], settings)
-        end_ids = self._end_token_ids()
-        rows = _Rows(self.tokenizer, len(prompts), end_ids, on_text)
-        criteria = StoppingCriteriaList([rows, *([_StopOnEvent(stop)] if stop is not None else [])])
-        with torch.inference_mode():
-            self.model.generate(
-                **inputs, **self._generation_kwargs(settings), eos_token_id=sorted(end_ids), stopping_criteria=criteria
-            )
-        if on_text is not None:
-            rows.flush(final=True)
-        seconds = time.perf_counter() - started
-        first = None if rows.first_token_at is None else rows.first_token_at - started
-        interrupted = stop is not None and stop.is_set()
-        return [
-            Generation(*self._answer(rows, row, settings, interrupted), first, seconds) for row in range(len(prompts))
-        ]
+        prompt_ids = self._encode(prompts, templated)
+        for ids in prompt_ids:
+            self.check_fits(len(ids), settings)
+        generations: dict[int, Generation] = {}
 
-    def _answer(self, rows: _Rows, row: int, settings: GenerationSettings, interrupted: bool) -> tuple[str, FinishReason, int]:
-        """One row's text, why it ended, and its token count (end-of-sequence included)."""
-        text, new_tokens = rows.text(row), len(rows.token_ids[row])
-        if interrupted:
-            return text, "interrupted", new_tokens
+        def finished(row: DecodedRow) -> None:
+            generations[row.index] = self._generation(decoder.text(row), row, settings)
+            if on_answer is not None:
+                on_answer(row.index, generations[row.index])
+
+        decoder = Decoder(
+            self.model,
+            self.tokenizer,
+            settings,
+            end_ids=self._end_token_ids(),
+            pad_id=self._pad_token_id(),
+            device=self.loaded.device,
+            on_row=finished,
+            on_text=on_text,
+            stop=stop,
+        )
+        decoder.run(prompt_ids, width)
+        return [generations[index] for index in range(len(prompts))]
+
+    @staticmethod
+    def _generation(text: str, row: DecodedRow, settings: GenerationSettings) -> Generation:
+        """One row's answer, why it ended, its token count (end token included) and its own timings."""
+        finish: FinishReason
+        if row.end == "stopped":
+            finish = "interrupted"
         # A loop that began in the last few tokens, after the final check, is still a loop.
-        if rows.looped[row] or is_degenerate(text):
-            return trim_repetition(text), "repetition", new_tokens
-        cut_off = new_tokens >= settings.max_new_tokens and not rows.ended[row]
-        return text, "length" if cut_off else "stop", new_tokens
+        elif row.end == "loop" or is_degenerate(text):
+            text, finish = trim_repetition(text), "repetition"
+        else:
+            finish = "length" if row.end == "limit" else "stop"
+        first = None if row.first_token_at is None else row.first_token_at - row.admitted_at
+        seconds = 0.0 if row.finished_at is None or not row.admitted_at else row.finished_at - row.admitted_at
+        return Generation(text, finish, len(row.token_ids), first, seconds)
 
     def _end_token_ids(self) -> set[int]:
         configured = self.model.generation_config.eos_token_id
         ids = configured if isinstance(configured, list) else [configured]
         return {i for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
+
+    def _pad_token_id(self) -> int:
+        """Padding's id (its value never matters: it is masked); the end token where there is none."""
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else min(self._end_token_ids(), default=0)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -187,29 +160,15 @@ class LocalChatModel:
             "context_length": self.context_length,
         }
 
-    def _encode(self, prompts: list[str], templated: bool) -> Any:
-        """The prompts as one left-padded batch (a decoder-only model's answers then line up).
-
-        A rendered chat template carries its own special tokens; plain text gets the
-        tokenizer's usual ones.
-        """
-        encoded = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not templated
-        )
-        return encoded.to(self.loaded.device)
-
-    def _generation_kwargs(self, settings: GenerationSettings) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": settings.max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-        }
-        if settings.temperature > 0:
-            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if settings.repetition_penalty != 1.0:
-            kwargs["repetition_penalty"] = settings.repetition_penalty
-        return kwargs
+    def _encode(self, prompts: list[str], templated: bool) -> list[list[int]]:
+        """Each prompt's token ids. A rendered chat template carries its own special tokens;
+        plain text gets the tokenizer's usual ones. An empty text is the start of a document
+        (the begin token, or the end token where there is none), so it still gets a
+        continuation instead of a model call on no tokens."""
+        encoded = self.tokenizer(prompts, add_special_tokens=not templated)["input_ids"]
+        begin = self.tokenizer.bos_token_id
+        start = [begin if begin is not None else self._pad_token_id()]
+        return [ids or start for ids in encoded]
 
 
 def _context_length(model: Any, tokenizer: Any) -> int:
