@@ -37,14 +37,13 @@ Finish = FinishReason | Literal["prompt too long"]
 no answer was generated (the task counts as failed, like a wrong answer)."""
 
 
-
 @dataclass(frozen=True)
 class TaskResult:
     """One model's answer to one task, its check and its timings (one row of the JSON report).
 
     `batch` numbers the run of tasks given to the model together (None: not answered, or
-    answered alone: `run_task`, or a batch size of 1). A batched answer's timings are its own, from when its
-    prompt began to be read, while it shared each decoding step with the other rows.
+    answered alone: `run_task`, or a batch size of 1). A batched answer's timings are its
+    own, from when its prompt began to be read, while it shared each step with other rows.
     """
 
     model: str
