@@ -114,7 +114,7 @@ class Decoder:
                 else:
                     self._choose(self.rows, self._step())
                 if self.stop is not None and self.stop.is_set():
-                    self._finish_all("stopped", waiting)
+                    self._stop_all(waiting)
                     return
                 self._retire_finished()
 
@@ -232,13 +232,13 @@ class Decoder:
             layer.values = layer.values.index_select(0, index)[:, :, first_real:]
         self.rows = [self.rows[position] for position in positions]
 
-    def _finish_all(self, end: RowEnd, waiting: deque[DecodedRow]) -> None:
-        """End every row, decoding or still waiting, with `end` (the stop event)."""
+    def _stop_all(self, waiting: deque[DecodedRow]) -> None:
+        """End every row, decoding or still waiting, as stopped (the stop event was set)."""
         now = time.perf_counter()
         self._stream(final=True)
         for row in [*self.rows, *waiting]:
             if row.end is None:
-                row.end, row.finished_at = end, now
+                row.end, row.finished_at = "stopped", now
             self.on_row(row)
         self.rows, self.cache, self.mask = [], None, None
 
