@@ -219,3 +219,12 @@ def test_an_empty_text_is_continued_from_the_start_of_a_document(tiny_model_dir:
     model = load_chat_model(str(tiny_model_dir))
     generation = model.continue_text("", GenerationSettings(max_new_tokens=4))
     assert generation.new_tokens >= 1 and generation.finish in {"stop", "length", "repetition"}
+
+
+@pytest.mark.parametrize("width", [0, -1, 2.5, True])
+def test_a_batch_width_that_decodes_nothing_is_refused_by_name(tiny_model_dir: Path, width: object) -> None:
+    from coassist.errors import InvalidSetting
+
+    model = load_chat_model(str(tiny_model_dir))
+    with pytest.raises(InvalidSetting, match="width: must be a whole number >= 1"):
+        model.generate_batch([QUESTION], GenerationSettings(max_new_tokens=2), width=width)  # type: ignore[arg-type]

@@ -26,6 +26,12 @@ BATCH_WIDTH = 16
 continuous batching gave 34 tok/s at 8 rows, 44-47 at 16, 24 and 32 (docs/evaluation.md):
 past 16 a step costs as much more as it yields."""
 
+def check_width(width: int) -> None:
+    """Refuse a batch width that would decode nothing: one rule for local models and endpoints."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise InvalidSetting("width", f"must be a whole number >= 1 (answers decoded at once), got {width!r}")
+
+
 AnswerCallback = Callable[[int, "Generation"], None]
 """Called with a prompt's index and its answer as each answer of a batch finishes: answers
 finish out of order, and a caller can use (score, show, keep) each before the batch ends."""

@@ -33,6 +33,7 @@ from coassist.llm.chat import (
     GenerationSettings,
     Message,
     TextCallback,
+    check_width,
 )
 from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
 from coassist.llm.spec import ModelSpec, redact_url
@@ -197,10 +198,11 @@ class EndpointChatModel:
             them), those not yet sent are dropped, and every read is bounded by `timeout`, so
             no worker thread outlives the call.
         """
+        check_width(width)
         if not prompts:
             return []
         abandon = threading.Event()
-        workers = max(1, min(width, self.max_concurrent_requests, len(prompts)))
+        workers = min(width, self.max_concurrent_requests, len(prompts))
         executor = ThreadPoolExecutor(workers, thread_name_prefix="coassist-endpoint")
         try:
             futures = [executor.submit(answer, prompt, abandon) for prompt in prompts]

@@ -14,6 +14,7 @@ from coassist.llm.chat import (
     GenerationSettings,
     Message,
     TextCallback,
+    check_width,
 )
 from coassist.llm.decoding import DecodedRow, Decoder
 from coassist.llm.degenerate import is_degenerate, trim_repetition
@@ -98,6 +99,7 @@ class LocalChatModel:
         One function for one prompt and for many, so a batch of one is the single answer.
         Every prompt is checked against the context before any is answered.
         """
+        check_width(width)
         if not prompts:
             return []
         prompt_ids = self._encode(prompts, templated)
