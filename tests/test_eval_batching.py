@@ -108,3 +108,12 @@ def test_each_answer_counts_its_own_decoding_and_the_table_says_it_was_batched()
 def test_a_bad_batch_size_exits_1_naming_the_flag(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--model", "no-such-model-dir", "--batch-size", value]) == 1
     assert capsys.readouterr().err.startswith("coassist eval: --batch-size: must be a whole number >= 1")
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True])
+def test_evaluate_refuses_a_batch_size_that_decodes_nothing_before_loading(value: object) -> None:
+    from coassist.errors import InvalidOption
+    from coassist.eval import evaluate
+
+    with pytest.raises(InvalidOption, match=r"^--batch-size: must be a whole number >= 1"):
+        evaluate(["no-such-model-dir"], batch_size=value)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from coassist.errors import InvalidOption
 from coassist.eval.report import EvalReport
 from coassist.eval.runner import TaskResult, run_tasks
 from coassist.eval.tasks import EvalTask
-from coassist.llm.chat import BATCH_WIDTH, GenerationSettings
+from coassist.llm.chat import BATCH_WIDTH, GenerationSettings, check_width
 
 EvalSet = Literal["humaneval", "notebook", "team"]
 EVAL_SETS: tuple[EvalSet, ...] = get_args(EvalSet)
@@ -54,8 +54,7 @@ def evaluate(
 
     if not models:
         raise InvalidOption("--model", "name at least one model spec, such as smollm2")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidOption("--batch-size", f"must be a whole number >= 1, got {batch_size!r}")
+    check_width(batch_size, "--batch-size")
     if router is not None and "team" not in sets:
         raise InvalidOption("--router", "the router only scores the team set; add team to --sets")
     assist = assist or Assist()

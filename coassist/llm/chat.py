@@ -26,10 +26,12 @@ BATCH_WIDTH = 16
 continuous batching gave 34 tok/s at 8 rows, 44-47 at 16, 24 and 32 (docs/evaluation.md):
 past 16 a step costs as much more as it yields."""
 
-def check_width(width: int) -> None:
-    """Refuse a batch width that would decode nothing: one rule for local models and endpoints."""
+
+def check_width(width: int, option: str = "width") -> None:
+    """Refuse a batch width that would decode nothing: one rule for local models, endpoints and
+    the evaluation's `--batch-size` (`option` names it as the caller's user typed it)."""
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise InvalidSetting("width", f"must be a whole number >= 1 (answers decoded at once), got {width!r}")
+        raise InvalidSetting(option, f"must be a whole number >= 1 (answers decoded at once), got {width!r}")
 
 
 AnswerCallback = Callable[[int, "Generation"], None]

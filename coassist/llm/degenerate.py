@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from coassist.llm.chat import FinishReason
+
 # A line this long or longer that comes back this many times is a loop, not a list: real
 # answers repeat short lines (`}`, `else:`, blank) but not whole statements or bullets.
 MIN_LINE_CHARS = 6
@@ -76,6 +78,19 @@ def trim_repetition(text: str) -> str:
             assert phrase is not None  # is_degenerate: a line or a phrase repeats
             text = text[: _second_copy(text, phrase.split())]
     return text.rstrip()
+
+
+def settle_loop(text: str, finish: FinishReason) -> tuple[str, FinishReason]:
+    """An answer's final text and finish, for both model kinds: unless it was interrupted, an
+    answer stopped as a loop, or one whose loop began after the last check, is a "repetition"
+    with its repeats dropped.
+
+    >>> settle_loop("- a column\\n" * 5, "length")
+    ('- a column', 'repetition')
+    """
+    if finish == "interrupted" or (finish != "repetition" and not is_degenerate(text)):
+        return text, finish
+    return trim_repetition(text), "repetition"
 
 
 def _second_copy(text: str, words: list[str]) -> int:

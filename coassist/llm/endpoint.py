@@ -35,7 +35,7 @@ from coassist.llm.chat import (
     TextCallback,
     check_width,
 )
-from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, trim_repetition
+from coassist.llm.degenerate import LOOP_CHECK_TOKENS, is_degenerate, settle_loop
 from coassist.llm.spec import ModelSpec, redact_url
 
 # Without the server's tokenizer we estimate: about four characters a token for English and
@@ -147,11 +147,7 @@ class EndpointChatModel:
                 break
         if finish == "stop" and ending.get("finish_reason") == "length":
             finish = "length"
-        text = "".join(pieces)
-        if finish != "interrupted" and is_degenerate(text):  # a loop begun after the last check
-            finish = "repetition"
-        if finish == "repetition":
-            text = trim_repetition(text)
+        text, finish = settle_loop("".join(pieces), finish)
         first = None if first_token_at is None else first_token_at - started
         return Generation(text, finish, len(pieces), first, time.perf_counter() - started)
 

@@ -16,9 +16,12 @@ from coassist.llm.chat import (
     TextCallback,
     check_width,
 )
-from coassist.llm.decoding import DecodedRow, Decoder
-from coassist.llm.degenerate import is_degenerate, trim_repetition
+from coassist.llm.decoding import DecodedRow, Decoder, RowEnd
+from coassist.llm.degenerate import settle_loop
 from coassist.llm.loading import LoadedModel
+
+_FINISH: dict[RowEnd, FinishReason] = {"end token": "stop", "limit": "length", "loop": "repetition", "stopped": "interrupted"}
+"""How a decoded row's end reads as the answer's finish reason."""
 
 
 class LocalChatModel:
@@ -108,7 +111,7 @@ class LocalChatModel:
         generations: dict[int, Generation] = {}
 
         def finished(row: DecodedRow) -> None:
-            generations[row.index] = self._generation(decoder.text(row), row, settings)
+            generations[row.index] = self._generation(decoder.text(row), row)
             if on_answer is not None:
                 on_answer(row.index, generations[row.index])
 
@@ -127,16 +130,9 @@ class LocalChatModel:
         return [generations[index] for index in range(len(prompts))]
 
     @staticmethod
-    def _generation(text: str, row: DecodedRow, settings: GenerationSettings) -> Generation:
+    def _generation(text: str, row: DecodedRow) -> Generation:
         """One row's answer, why it ended, its token count (end token included) and its own timings."""
-        finish: FinishReason
-        if row.end == "stopped":
-            finish = "interrupted"
-        # A loop that began in the last few tokens, after the final check, is still a loop.
-        elif row.end == "loop" or is_degenerate(text):
-            text, finish = trim_repetition(text), "repetition"
-        else:
-            finish = "length" if row.end == "limit" else "stop"
+        text, finish = settle_loop(text, _FINISH[row.end] if row.end is not None else "stop")
         first = None if row.first_token_at is None else row.first_token_at - row.admitted_at
         seconds = 0.0 if row.finished_at is None or not row.admitted_at else row.finished_at - row.admitted_at
         return Generation(text, finish, len(row.token_ids), first, seconds)
