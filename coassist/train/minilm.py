@@ -57,9 +57,11 @@ def load_encoder(directory: str, device: torch.device, num_labels: int | None = 
     `num_labels` gives a fresh classification head that size (training from a bare encoder);
     None keeps the head saved with the model (loading a trained router).
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    extra = {"num_labels": num_labels} if num_labels is not None else {}
-    model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True, **extra)
+    config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    if num_labels is not None:
+        config.num_labels = num_labels  # also resets id2label/label2id to that many labels
+    model = AutoModelForSequenceClassification.from_pretrained(directory, config=config, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     return model.to(device), tokenizer
