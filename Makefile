@@ -1,5 +1,13 @@
-# The two commands a new user needs; both set up ./.venv first.
-.PHONY: setup demo test
+# The two commands a new user needs (demo, test); both set up ./.venv from the lock first.
+# test-latest and lock are for maintainers: see requirements/README.md.
+.PHONY: setup demo test test-latest lock
+
+# ruff, mypy and the tests, with the tools of the virtual environment $(1).
+define checks
+	$(1)/bin/ruff check coassist tests benchmarks scripts
+	$(1)/bin/mypy coassist
+	$(1)/bin/python -m pytest tests --nbmake examples --durations=15
+endef
 
 setup:
 	bash scripts/setup.sh
@@ -8,6 +16,15 @@ demo: setup
 	.venv/bin/coassist demo
 
 test: setup
-	.venv/bin/ruff check coassist tests benchmarks
-	.venv/bin/mypy coassist
-	.venv/bin/python -m pytest tests --nbmake examples --durations=15
+	$(call checks,.venv)
+
+# The same checks on the newest releases (./.venv-latest, no lock), plus building the wheel and
+# installing it into a clean venv as a user would (tests/test_user_install.py).
+test-latest: export COASSIST_USER_INSTALL_TEST = 1
+test-latest:
+	bash scripts/setup.sh latest
+	$(call checks,.venv-latest)
+
+# Re-resolve requirements/lock.txt and models.txt to the newest releases the ranges allow.
+lock:
+	python3 scripts/lock.py

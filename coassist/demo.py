@@ -9,7 +9,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
+_PACKAGE = Path(__file__).resolve().parent
+EXAMPLES = _PACKAGE / "examples" if (_PACKAGE / "examples").is_dir() else _PACKAGE.parent / "examples"
+"""The example notebooks: inside the package when installed from the wheel (pyproject's
+force-include), beside it in a checkout."""
+QUICKSTART = EXAMPLES / "quickstart.ipynb"
 
 
 def add_demo_command(subparsers: argparse._SubParsersAction) -> None:

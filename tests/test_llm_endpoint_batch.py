@@ -45,11 +45,21 @@ class _LatencyServer:
                 with lock:
                     owner.in_flight += 1
                     owner.most_in_flight = max(owner.most_in_flight, owner.in_flight)
+                self.counted = True
                 try:
                     self._answer(last)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client abandoned the request, as it should
                 finally:
+                    self._finished()
+
+            def _finished(self) -> None:
+                """Count the request out, once. Called before the last byte of an answer is
+                sent: the client may send its next request the moment it reads that byte, and
+                counting out after it (when this thread gets the CPU back) would count both
+                requests at once on a busy machine."""
+                if self.counted:
+                    self.counted = False
                     with lock:
                         owner.in_flight -= 1
 
@@ -58,6 +68,7 @@ class _LatencyServer:
                     self.send_response(500)
                     self.send_header("Content-Length", "14")
                     self.end_headers()
+                    self._finished()
                     self.wfile.write(b"model crashed!")
                     return
                 delay = float(last.removeprefix("slow:")) if last.startswith("slow:") else LATENCY
@@ -72,6 +83,7 @@ class _LatencyServer:
                     return
                 for piece in ("echo ", last):
                     self._chunk(piece)
+                self._finished()
                 self.wfile.write(b"data: [DONE]\n\n")
 
             def _chunk(self, piece: str) -> None:
