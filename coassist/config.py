@@ -9,7 +9,8 @@ from __future__ import annotations
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from traitlets.config import Configurable
 
-from coassist.notebook.conversation import SYSTEM_PROMPT
+from coassist.llm.chat import GenerationSettings
+from coassist.prompt import SYSTEM_PROMPT, ContextOptions
 
 
 class Assist(Configurable):
@@ -30,11 +31,18 @@ class Assist(Configurable):
         ["markdown", "code", "text"], default_value="markdown", help="How answers are rendered when -f is not given."
     ).tag(config=True)
     history = Bool(True, help="Continue the conversation across cells (within the model's context).").tag(config=True)
-    dataframe_sample_rows = Int(0, min=0, help="Sample rows shown for an interpolated DataFrame (0: schema only).").tag(
-        config=True
-    )
+    dataframe_sample_rows = Int(
+        ContextOptions.sample_rows, min=0, help="Sample rows shown for an interpolated DataFrame (0: schema only)."
+    ).tag(config=True)
+    dataframe_statistics = Bool(
+        ContextOptions.statistics,
+        help="Describe an interpolated DataFrame's columns with their range and mean (numbers, dates) or "
+        "distinct count, and count its duplicate rows; False sends only the schema.",
+    ).tag(config=True)
     context_budget_tokens = Int(
-        1024, min=64, help="Token budget for one interpolated value (DataFrame summary, cell source, ...)."
+        ContextOptions.budget_tokens,
+        min=64,
+        help="Token budget for one interpolated value (DataFrame summary, cell source, ...).",
     ).tag(config=True)
     # Small models copy what they see: a long earlier answer (a table, a loop) reappears in the
     # next one, and the history crowds out the question's own data. 512 tokens holds the last
@@ -49,3 +57,23 @@ class Assist(Configurable):
         1.05, help="Above 1 discourages repeating tokens already seen (transformers' and vLLM's meaning); 1: off."
     ).tag(config=True)
     system_prompt = Unicode(SYSTEM_PROMPT, help="The system message that opens every conversation.").tag(config=True)
+
+    def generation_settings(self, max_new_tokens: int | None = None, temperature: float | None = None) -> GenerationSettings:
+        """The settings an answer is generated with: these, with a cell's options on top.
+
+        One source for the magics, the chat widget and the evaluation harness's "product defaults".
+        """
+        return GenerationSettings(
+            max_new_tokens=max_new_tokens if max_new_tokens is not None else self.max_new_tokens,
+            temperature=temperature if temperature is not None else self.temperature,
+            repetition_penalty=self.repetition_penalty,
+        )
+
+    def context_options(self, sample_rows: int | None = None) -> ContextOptions:
+        """How much of an interpolated value a prompt carries: these, with a cell's `--sample-rows`
+        on top. One source for the magics, the chat widget, `coassist eval` and the curriculum."""
+        return ContextOptions(
+            budget_tokens=self.context_budget_tokens,
+            sample_rows=self.dataframe_sample_rows if sample_rows is None else sample_rows,
+            statistics=self.dataframe_statistics,
+        )

@@ -31,7 +31,7 @@ from coassist.llm import GenerationSettings, load_chat_model, parse_model_spec
 from coassist.llm.device import resolve_device, resolve_dtype
 from coassist.llm.endpoint import MAX_LINE_BYTES, MAX_STREAM_BYTES, EndpointChatModel
 from coassist.llm.spec import redact_url
-from coassist.notebook.interpolate import interpolate
+from coassist.prompt.interpolate import interpolate
 
 HI = [{"role": "user", "content": "hi"}]
 PASSWORD = "s3cret-pw"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from coassist.llm.chat import Generation
-from coassist.notebook.inline_completion import clean_completion
+from coassist.prompt.completion import clean_completion
 from coassist.server.completion import CompletionService
 
 FUNCTION = "def add(a, b):\n    "

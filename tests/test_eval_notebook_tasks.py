@@ -73,7 +73,8 @@ def test_sample_rows_reach_the_prompt_only_for_tasks_that_ask(tiny_model_dir: Pa
     settings = GenerationSettings(max_new_tokens=16)
     with_rows = BY_ID["df-max-weather-temp"].prompt(model, settings)[-1]["content"]
     schema_only = BY_ID["df-nulls-weather"].prompt(model, settings)[-1]["content"]
-    assert "26.2" in with_rows and "26.2" not in schema_only
+    assert "First 14 rows:" in with_rows and "First" not in schema_only
+    assert "2024-07-11" in with_rows and "2024-07-11" not in schema_only  # a row's date, not a statistic
 
 
 def test_error_prompt_holds_the_cell_and_the_exception_it_really_raised(tiny_model_dir: Path) -> None:
@@ -88,7 +89,7 @@ def test_completion_tasks_use_the_completion_service_settings() -> None:
     task = BY_ID["comp-return-sum"]
     assert task.settings(GenerationSettings()) == service.settings
     # The cell before the cursor, continued as plain text, as the service does.
-    assert task.prompt(None, service.settings) == "def add(a, b):\n    "  # type: ignore[arg-type]
+    assert task.prompt(None, service.settings) == "def add(a, b):"  # type: ignore[arg-type]
 
 
 def test_completion_is_cleaned_like_ghost_text_before_it_is_checked() -> None:

@@ -11,12 +11,12 @@ import pytest
 from coassist.config import Assist
 from coassist.errors import InvalidSetting, PromptTemplateError
 from coassist.notebook.answer_view import answer_notice, answer_plain_and_html
-from coassist.notebook.code_blocks import close_open_fence, extract_code
-from coassist.notebook.conversation import Conversation
-from coassist.notebook.interpolate import interpolate
-from coassist.notebook.last_error import cell_error, error_question
 from coassist.notebook.session import Answer, AssistSession
-from coassist.notebook.summarise import describe_value
+from coassist.prompt.cell_errors import cell_error, error_question
+from coassist.prompt.code_blocks import close_open_fence, extract_code
+from coassist.prompt.conversation import Conversation
+from coassist.prompt.describe import describe_value
+from coassist.prompt.interpolate import interpolate
 from tests.scripted_model import ScriptedModel
 
 
@@ -60,11 +60,12 @@ def test_out_of_range_cell_reference_is_explained() -> None:
 
 def test_dataframe_is_described_by_schema_without_rows() -> None:
     frame = pd.DataFrame({"region": ["n", None, "s"], "revenue": [1.0, 2.0, None], "secret": [7, 8, 9]})
-    text = describe_value(frame, budget_tokens=500)
+    text = describe_value(frame, budget_tokens=500, statistics=False)
     assert text.splitlines() == [
         "pandas DataFrame with 3 rows and 3 columns.",
-        "Columns with missing values: region, revenue.",
+        "Columns with missing values (most first): region (1), revenue (1).",
         "Columns with no missing values: secret.",
+        "Numeric columns: revenue, secret.",
         "Columns (dtype, missing values):",
         f"- region: {frame.dtypes['region']}, 1 missing value",
         "- revenue: float64, 1 missing value",
@@ -73,23 +74,58 @@ def test_dataframe_is_described_by_schema_without_rows() -> None:
     assert "7" not in text and "8" not in text  # no data, only the schema
 
 
+def test_statistics_give_what_a_small_model_cannot_compute() -> None:
+    frame = pd.DataFrame(
+        {
+            "city": ["Oslo", "Lima", None, "Oslo", "Oslo"],
+            "temp": [3.5, 21.25, 9.0, 3.5, 3.5],
+            "day": pd.to_datetime(["2025-01-02", "2025-01-01", "2025-01-03", "2025-01-02", "2025-01-02"]),
+            "ok": [True, False, True, True, True],
+        }
+    )
+    lines = describe_value(frame, budget_tokens=500).splitlines()
+    assert lines[1:5] == [
+        "Columns with missing values (most first): city (1).",
+        "Columns with no missing values: temp, day, ok.",
+        "Numeric columns: temp.",  # booleans have no meaningful mean
+        "Duplicate rows: 2.",
+    ]
+    assert lines[5:] == [
+        "Columns (dtype, missing values, values):",
+        f"- city: {frame.dtypes['city']}, 1 missing value, 2 distinct values",
+        "- temp: float64, no missing values, min 3.5, max 21.25, mean 8.15",
+        f"- day: {frame.dtypes['day']}, no missing values, from 2025-01-01 to 2025-01-03",
+        "- ok: bool, no missing values, 2 distinct values",
+    ]
+
+
+def test_missing_values_are_listed_most_first() -> None:
+    frame = pd.DataFrame({"a": [None, 1.0, 2.0], "b": [None, None, 1.0], "c": [1, 2, 3]})
+    assert "Columns with missing values (most first): b (2), a (1)." in describe_value(frame, budget_tokens=500)
+
+
 def test_a_frame_without_missing_values_says_none_outright() -> None:
     text = describe_value(pd.DataFrame({"a": [1, 2], "b": [None, None]}).fillna(0), budget_tokens=500)
-    assert "Columns with missing values: none." in text and "Columns with no missing values: a, b." in text
+    assert "Columns with missing values (most first): none." in text and "Columns with no missing values: a, b." in text
     many = describe_value(pd.DataFrame({"a": [None, None, 1.0]}), budget_tokens=500)
     assert "- a: float64, 2 missing values" in many and "Columns with no missing values: none." in many
 
 
 def test_dataframe_sample_rows_only_when_asked() -> None:
-    frame = pd.DataFrame({"a": [111, 222, 333]})
-    assert "222" not in describe_value(frame, 500)
+    frame = pd.DataFrame({"a": [111, 222, 999, 888]})
+    assert "222" not in describe_value(frame, 500)  # the statistics give min 111, max 999, mean 555
     with_rows = describe_value(frame, 500, sample_rows=2)
-    assert "First 2 rows:" in with_rows and "222" in with_rows and "333" not in with_rows
+    assert "First 2 rows:" in with_rows and "222" in with_rows and "888" not in with_rows
 
 
 def test_series_summary_and_budget() -> None:
     series = pd.Series([1.5, None, 3.0], name="price")
-    assert describe_value(series, 500) == "pandas Series price with 3 values, dtype float64, 1 missing value."
+    assert describe_value(series, 500) == (
+        "pandas Series price with 3 values, dtype float64, 1 missing value, min 1.5, max 3, mean 2.25."
+    )
+    assert describe_value(series, 500, statistics=False) == (
+        "pandas Series price with 3 values, dtype float64, 1 missing value."
+    )
     cut = describe_value("z" * 1000, budget_tokens=10)
     assert cut.startswith("z" * 40) and cut.endswith("[truncated 960 characters]")
 
@@ -130,12 +166,14 @@ def test_the_issue_example_puts_the_table_apart_and_the_question_last() -> None:
     question = _session(sales=SALES).fill_template("Which columns of {sales} have missing values?")
     assert question == (
         "`sales` is a pandas DataFrame with 3 rows and 3 columns.\n"
-        "Columns with missing values: region, revenue.\n"
+        "Columns with missing values (most first): region (1), revenue (1).\n"
         "Columns with no missing values: units.\n"
-        "Columns (dtype, missing values):\n"
-        f"- region: {SALES.dtypes['region']}, 1 missing value\n"
-        "- revenue: float64, 1 missing value\n"
-        "- units: int64, no missing values\n"
+        "Numeric columns: revenue, units.\n"
+        "Duplicate rows: 0.\n"
+        "Columns (dtype, missing values, values):\n"
+        f"- region: {SALES.dtypes['region']}, 1 missing value, 2 distinct values\n"
+        "- revenue: float64, 1 missing value, min 1, max 3, mean 2\n"
+        "- units: int64, no missing values, min 4, max 6, mean 5\n"
         "\n"
         "Question: Which columns of `sales` have missing values?"
     )

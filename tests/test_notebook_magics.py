@@ -311,7 +311,7 @@ def test_show_prompt_shows_the_table_apart_and_the_question_last(shell, capsys) 
     shell.run_cell_magic("assist", "--show-prompt", "Which columns of {sales} have missing values?")
     printed = capsys.readouterr().out
     described = printed.index("`sales` is a pandas DataFrame with 2 rows and 2 columns.")
-    assert described < printed.index("Columns with missing values: region.") < printed.index(
+    assert described < printed.index("Columns with missing values (most first): region (1).") < printed.index(
         "Question: Which columns of `sales` have missing values?"
     )
     assert "| 0" not in printed

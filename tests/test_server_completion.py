@@ -14,7 +14,7 @@ from tornado.httpclient import HTTPClientError
 from coassist.errors import CompletionModelUnavailable
 from coassist.llm import GenerationSettings
 from coassist.llm.chat import Generation
-from coassist.notebook.inline_completion import clean_completion
+from coassist.prompt.completion import clean_completion
 from coassist.server.completion import Completion, CompletionService
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]

@@ -124,6 +124,4 @@ def _load_set(name: EvalSet, team_data: str | Path | None, assist: Assist | None
 
 def product_defaults(assist: Assist | None = None) -> GenerationSettings:
     """The generation settings a notebook user gets from `assist` (the defaults when None)."""
-    from coassist.notebook.session import generation_settings
-
-    return generation_settings(assist or Assist())
+    return (assist or Assist()).generation_settings()

@@ -23,7 +23,7 @@ from coassist.errors import InvalidOption
 from coassist.eval.sandbox import run_python
 from coassist.eval.tasks import Category, Score
 from coassist.llm.chat import ChatModel, GenerationSettings, Message
-from coassist.notebook.code_blocks import extract_code
+from coassist.prompt.code_blocks import extract_code
 
 PROBLEM_COUNT = 164
 MAX_NEW_TOKENS = 384

@@ -9,14 +9,14 @@ Four kinds, from `data/notebook_tasks.yaml`:
   cause and the fix.
 - completion: inline completion of a cell; the first completed line must be the expected one.
 
-Every prompt is built by the product's own code (`AssistSession`, `error_question`,
-and the completion service's plain continuation), so the harness measures what users get.
+Every prompt is built by the product's own code (`coassist.prompt`: `build_question`,
+`error_question`, and the completion service's plain continuation), so the harness measures
+what users get.
 """
 
 from __future__ import annotations
 
 import ast
-import linecache
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -34,10 +34,10 @@ from coassist.eval.frames import build_frames
 from coassist.eval.sandbox import run_python
 from coassist.eval.tasks import Category, EvalTask, Score
 from coassist.llm.chat import ChatModel, GenerationSettings, Message
-from coassist.notebook.code_blocks import extract_code
-from coassist.notebook.inline_completion import clean_completion, compiles_so_far, completion_settings
-from coassist.notebook.last_error import cell_error, error_question
-from coassist.notebook.session import AssistSession
+from coassist.prompt import build_question, first_turn
+from coassist.prompt.cell_errors import cell_error, error_question, run_as_cell
+from coassist.prompt.code_blocks import extract_code
+from coassist.prompt.completion import clean_completion, compiles_so_far, completion_prompt, completion_settings
 
 TASK_FILE = "notebook_tasks.yaml"
 
@@ -62,13 +62,6 @@ _NEEDS_COLUMN: frozenset[str] = frozenset({"null_count", "dtype", "max", "min", 
 MIN_PREFIX_SHARE = 0.5
 """A completion cut short (max tokens, a deadline) still passes when it is a valid start of
 the expected line covering at least this share of it: ghost text the user would accept."""
-
-
-class _Shell:
-    """The part of an IPython shell that `AssistSession` reads: the user namespace."""
-
-    def __init__(self, user_ns: dict[str, Any]) -> None:
-        self.user_ns = user_ns
 
 
 # --- checks -------------------------------------------------------------------------
@@ -209,9 +202,8 @@ class DataFrameTask:
     category: Category = "dataframe"
 
     def prompt(self, model: ChatModel, settings: GenerationSettings) -> list[Message]:
-        session = AssistSession(_Shell(dict(self.frames)), config=self.assist)
-        question = session.fill_template(self.template, self.sample_rows)
-        return session.messages(question, model, settings, with_history=False)
+        question = build_question(self.template, self.frames, self.assist.context_options(self.sample_rows))
+        return first_turn(question, self.assist.system_prompt)
 
     def settings(self, defaults: GenerationSettings) -> GenerationSettings:
         return defaults
@@ -237,9 +229,8 @@ class CodeTask:
     category: Category = "code"
 
     def prompt(self, model: ChatModel, settings: GenerationSettings) -> list[Message]:
-        session = AssistSession(_Shell(dict(self.frames)), config=self.assist)
-        question = session.fill_template(self.template)
-        return session.messages(question, model, settings, with_history=False)
+        question = build_question(self.template, self.frames, self.assist.context_options())
+        return first_turn(question, self.assist.system_prompt)
 
     def settings(self, defaults: GenerationSettings) -> GenerationSettings:
         return defaults
@@ -266,8 +257,7 @@ class ErrorTask:
     category: Category = "error"
 
     def prompt(self, model: ChatModel, settings: GenerationSettings) -> list[Message]:
-        session = AssistSession(_Shell({}), config=self.assist)
-        return session.messages(self.question, model, settings, with_history=False)
+        return first_turn(self.question, self.assist.system_prompt)
 
     def settings(self, defaults: GenerationSettings) -> GenerationSettings:
         return defaults
@@ -283,22 +273,13 @@ def _any_matches(patterns: tuple[str, ...], text: str) -> bool:
     return any(re.search(pattern, text, re.IGNORECASE) for pattern in patterns)
 
 
-CELL_FILENAME = "<ipython-input-1>"
-"""Where the cell's code is said to come from: as in IPython, and without the task id, which
-would hint at the answer."""
-
-
 def raise_in_cell(task_id: str, source: str, namespace: dict[str, Any]) -> BaseException:
-    """Run the task's own cell (trusted code from the task file) and return what it raised,
-    with a traceback that starts in the cell, as IPython shows it (this harness's frame left out)."""
-    # IPython registers each cell's source so that tracebacks show the failing line; so do we.
-    linecache.cache[CELL_FILENAME] = (len(source), None, source.splitlines(True), CELL_FILENAME)
-    try:
-        exec(compile(source, CELL_FILENAME, "exec"), namespace)  # noqa: S102 - our task code
-    except Exception as exception:  # the exception is the point of the task
-        traceback = exception.__traceback__
-        return exception.with_traceback(traceback.tb_next if traceback else None)
-    raise InvalidEvalTask(task_id, "source", "the cell ran without raising; an error task needs an error")
+    """Run the task's own cell (trusted code from the task file) as a notebook cell
+    (`coassist.prompt.cell_errors.run_as_cell`) and return what it raised."""
+    exception = run_as_cell(source, namespace)
+    if exception is None:
+        raise InvalidEvalTask(task_id, "source", "the cell ran without raising; an error task needs an error")
+    return exception
 
 
 # --- completion --------------------------------------------------------------------------
@@ -314,7 +295,7 @@ class CompletionTask:
     category: Category = "completion"
 
     def prompt(self, model: ChatModel, settings: GenerationSettings) -> str:
-        return self.prefix  # continued as plain text, as the completion service does
+        return completion_prompt(self.prefix)  # continued as plain text, as the completion service does
 
     def settings(self, defaults: GenerationSettings) -> GenerationSettings:
         return completion_settings()

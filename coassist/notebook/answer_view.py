@@ -8,9 +8,9 @@ out of the conversation, in one italic line rendered apart from the model's text
 
 from __future__ import annotations
 
-from coassist.notebook.code_blocks import close_open_fence
 from coassist.notebook.safe_markdown import markdown_to_safe_html
 from coassist.notebook.session import Answer
+from coassist.prompt.code_blocks import close_open_fence
 
 
 def answer_markdown(answer: Answer) -> str:

@@ -10,40 +10,9 @@ from __future__ import annotations
 import linecache
 import sys
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class CellError:
-    """An exception as the assistant should see it."""
-
-    cell_source: str
-    execution_count: int | None
-    exception_type: str
-    message: str
-    traceback_text: str
-
-    def as_prompt_text(self) -> str:
-        return (
-            f"This notebook cell (In[{self.execution_count}]) raised {self.exception_type}: {self.message}\n\n"
-            f"Cell source:\n```python\n{self.cell_source}\n```\n\n"
-            f"Traceback:\n```\n{self.traceback_text}\n```"
-        )
-
-
-DEFAULT_ERROR_REQUEST = "Explain this error and show how to fix the code."
-
-
-def error_question(error: CellError, request: str = "") -> str:
-    """The question `%assist error [request]` asks: the error first, then the request.
-
-    The request comes last, as in every question (see `question_layout`): a small model answers
-    what it read last, so the traceback must not be the end of the prompt. One builder for the
-    magic, the palette commands and the evaluation harness, so what is measured is what users
-    send.
-    """
-    return f"{error.as_prompt_text()}\n\nQuestion: {request or DEFAULT_ERROR_REQUEST}"
+from coassist.prompt.cell_errors import CellError, cell_error
 
 
 class LastErrorTracker:
@@ -82,25 +51,6 @@ class LastErrorTracker:
             self.error = cell_error(exception, source, cells[filename])
 
 
-def cell_error(exception: BaseException, source: str, execution_count: int | None) -> CellError:
-    """`exception`, raised by the cell `source`, as the assistant should see it."""
-    return CellError(
-        cell_source=source.strip(),
-        execution_count=execution_count,
-        exception_type=type(exception).__name__,
-        message=str(exception),
-        traceback_text=_format_traceback(exception),
-    )
-
-
 def _is_assist_cell(source: str) -> bool:
     first = source.lstrip().split("\n", 1)[0]
     return first.startswith(("%%assist", "%assist", "%%coassist", "%coassist"))
-
-
-def _format_traceback(exception: BaseException) -> str:
-    """Frames inside the cell and the libraries it called, without IPython's own machinery."""
-    frames = traceback.extract_tb(exception.__traceback__)
-    own = [f for f in frames if "IPython/core/interactiveshell.py" not in f.filename]
-    lines = traceback.format_list(own) + traceback.format_exception_only(type(exception), exception)
-    return "".join(lines).rstrip()

@@ -21,11 +21,11 @@ from IPython.display import Markdown, display
 
 from coassist.errors import CoassistError
 from coassist.notebook.answer_view import answer_markdown, answer_plain_and_html
-from coassist.notebook.code_blocks import extract_code
 from coassist.notebook.doctor import doctor_report, models_report
-from coassist.notebook.last_error import error_question
 from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import StreamingDisplay
+from coassist.prompt.cell_errors import error_question
+from coassist.prompt.code_blocks import extract_code
 
 SUBCOMMANDS = ("error", "models", "history", "reset", "doctor")
 # Shown in the answer's place while a model loads slowly: the embedded model's first use

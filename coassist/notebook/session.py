@@ -16,11 +16,8 @@ from coassist.config import Assist
 from coassist.llm import ChatModel, GenerationSettings, Message, load_chat_model
 from coassist.llm.chat import FinishReason, TextCallback
 from coassist.llm.degenerate import is_degenerate
-from coassist.notebook.conversation import Conversation
-from coassist.notebook.interpolate import fill
 from coassist.notebook.last_error import LastErrorTracker
-from coassist.notebook.question_layout import lay_out_question
-from coassist.notebook.summarise import describe_value
+from coassist.prompt import Conversation, build_question
 
 NotKeptReason = Literal["interrupted", "degenerate", "cut off"]
 """Why an answer was left out of the conversation: stopped by the user, looping
@@ -48,20 +45,6 @@ class Answer:
         return self.finish == "interrupted"
 
 
-def generation_settings(
-    config: Assist, max_new_tokens: int | None = None, temperature: float | None = None
-) -> GenerationSettings:
-    """The settings an answer is generated with: `config`'s, with a cell's options on top.
-
-    One source for the magics, the chat widget and the evaluation harness's "product defaults".
-    """
-    return GenerationSettings(
-        max_new_tokens=max_new_tokens if max_new_tokens is not None else config.max_new_tokens,
-        temperature=temperature if temperature is not None else config.temperature,
-        repetition_penalty=config.repetition_penalty,
-    )
-
-
 class AssistSession:
     """The assistant state of one kernel: config, conversation, last error."""
 
@@ -77,17 +60,15 @@ class AssistSession:
         return load_chat_model(spec or self.config.model, device=self.config.device, dtype=self.config.dtype)
 
     def settings(self, max_new_tokens: int | None = None, temperature: float | None = None) -> GenerationSettings:
-        return generation_settings(self.config, max_new_tokens, temperature)
+        return self.config.generation_settings(max_new_tokens, temperature)
 
     def fill_template(self, template: str, sample_rows: int | None = None) -> str:
         """Interpolate `{name}` from the user namespace, plus `{last_error}`.
 
         Long and multi-line values (tables, cell sources, errors) are described before the
-        question and named in it; see `question_layout`.
+        question and named in it (`coassist.prompt.build_question`).
         """
-        rows = self.config.dataframe_sample_rows if sample_rows is None else sample_rows
-        budget = self.config.context_budget_tokens
-        return lay_out_question(fill(template, self._namespace()), lambda value: describe_value(value, budget, rows))
+        return build_question(template, self._namespace(), self.config.context_options(sample_rows))
 
     def messages(
         self, question: str, model: ChatModel, settings: GenerationSettings, with_history: bool = True

@@ -22,10 +22,7 @@ from dataclasses import dataclass
 
 from coassist.errors import CompletionModelUnavailable
 from coassist.llm import ChatModel
-from coassist.notebook.inline_completion import (
-    clean_completion,
-    completion_settings,
-)
+from coassist.prompt.completion import clean_completion, completion_prompt, completion_settings
 
 DEADLINE_SECONDS = 8.0
 """The longest a completion request waits, queue and load included, before it answers with what
@@ -116,7 +113,7 @@ class CompletionService:
         # A request superseded while queued behind another never loads or runs the model.
         if stop.is_set():
             return ""
-        return self._model().continue_text(prefix, self.settings, stop=stop).text
+        return self._model().continue_text(completion_prompt(prefix), self.settings, stop=stop).text
 
     def _model(self) -> ChatModel:
         fingerprint = _spec_fingerprint(self.spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
-from coassist.notebook.inline_completion import COMPLETION_MAX_NEW_TOKENS
+from coassist.prompt.completion import COMPLETION_MAX_NEW_TOKENS
 from coassist.server.completion import DEADLINE_SECONDS, LOAD_RETRY_SECONDS
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from coassist.notebook.interpolate import Placeholder
-from coassist.notebook.summarise import is_pandas
+from coassist.prompt.describe import is_pandas
+from coassist.prompt.interpolate import Placeholder
 
 # Longer than this, a value interrupts the sentence it sits in: a path or a short list still
 # reads inline, a paragraph does not.
@@ -33,7 +33,7 @@ def lay_out_question(parts: list[str | Placeholder], render: Callable[[Any], str
     moved value is described once, in order of first mention, and the question follows after
     "Question:". Values' text is inserted as is, never parsed as a template again.
 
-    >>> from coassist.notebook.interpolate import fill
+    >>> from coassist.prompt.interpolate import fill
     >>> print(lay_out_question(fill("Sum {name} over {rows} rows", {"name": "units", "rows": 3}), str))
     Sum units over 3 rows
     >>> print(lay_out_question(fill("Fix {In[1]}, it takes {t} s", {"In": ["", "a = 1\\nb = {"], "t": 2}), str))

@@ -22,6 +22,15 @@ SYSTEM_PROMPT = (
 given beat the earlier "concise assistant ... answer in Markdown" prompt on the notebook tasks."""
 
 
+def first_turn(question: str, system_prompt: str = SYSTEM_PROMPT) -> list[Message]:
+    """The messages of a question asked without history: the system prompt, then the question.
+
+    >>> [message["role"] for message in first_turn("Hi?")]
+    ['system', 'user']
+    """
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}]
+
+
 @dataclass(frozen=True)
 class Exchange:
     """One question and its answer, with the model that gave it."""
@@ -53,8 +62,8 @@ class Conversation:
         exchange confuses small models more than a missing one. The question itself is never
         trimmed; if it alone does not fit, the caller's length check reports it.
         """
-        head: list[Message] = [{"role": "system", "content": self.system_prompt}]
-        tail: list[Message] = [{"role": "user", "content": question}]
+        first = first_turn(question, self.system_prompt)
+        head, tail = first[:1], first[1:]
         if not with_history:
             return head + tail
         kept: list[Message] = []

@@ -1,11 +1,18 @@
-"""Inline completion as the model sees it: the settings, and the ghost text kept.
+"""Inline completion as the model sees it: the prompt, the settings, and the ghost text kept.
 
 The model continues the cell's text before the cursor as plain text (`ChatModel.continue_text`,
 no chat template): asked in a chat to complete code at a cursor marker, SmolLM2 mostly talks
 about the code, while continuing the text gives the next line (docs/evaluation.md: 2 → 5 of 13
-completion tasks). The Jupyter server's completion service and the evaluation harness both use
-these, so what is measured is what a user typing in a cell gets. Pure functions: no server, no
-model loading.
+completion tasks). The Jupyter server's completion service, the evaluation harness and the
+training curriculum all use these, so what is measured and trained is what a user typing in a
+cell gets. Pure functions: no server, no model loading.
+
+The prompt ends at the last character that is not whitespace (*token healing*). A tokenizer
+writes a line's indentation together with the line break before it (``"\\n   "`` then
+``" return"``), so a prompt that ends in the four spaces JupyterLab indents with is a split no
+model saw in training, and it answers with ``" return"``: five spaces. Backed up to the colon, the
+model writes the line break and the indentation itself, and `clean_completion` drops the part
+the user has already typed.
 """
 
 from __future__ import annotations
@@ -35,12 +42,24 @@ _SENTENCE = re.compile(r"^([A-Za-z]+)(?:'[a-z]+)?,? [A-Za-z]+")
 unless the first is a Python keyword ("return a", "import os")."""
 
 
-def clean_completion(text: str, prefix: str) -> str:
-    """Ghost text from a raw answer: only the rest of the current line or block, in code.
+def completion_prompt(prefix: str) -> str:
+    """The text the model continues for a cursor after `prefix`: `prefix` without the
+    whitespace it ends in (see the module docstring).
 
-    In order: Markdown fences are dropped; an echo of the code before the cursor is cut; the
-    answer ends at a blank line, at a line indented less than the cursor line's block, at the
-    first line of prose, and after `MAX_LINES` lines.
+    >>> completion_prompt("def add(a, b):\\n    ")
+    'def add(a, b):'
+    """
+    return prefix.rstrip(" \t\n")
+
+
+def clean_completion(text: str, prefix: str) -> str:
+    """Ghost text from the model's continuation `text` of `completion_prompt(prefix)`: only the
+    rest of the current line or block, in code.
+
+    In order: the whitespace the user already typed is dropped from the start (`_after_typed`);
+    Markdown fences are dropped; an echo of the code before the cursor is cut; the answer ends at
+    a blank line, at a line indented less than the cursor line's block, at the first line of
+    prose, and after `MAX_LINES` lines.
 
     >>> clean_completion("```python\\ndef add(a, b):\\n    return a + b\\n```", "def add(a, b):")
     '\\n    return a + b'
@@ -49,6 +68,7 @@ def clean_completion(text: str, prefix: str) -> str:
     >>> clean_completion("x + 1\\nThis adds one to x.", "y = ")
     'x + 1'
     """
+    text = _after_typed(text, prefix)
     # split("\n"), not splitlines(): a model's odd control characters are not line breaks.
     lines = [line for line in text.rstrip().split("\n") if not line.strip().startswith("```")]
     completion = _drop_echo("\n".join(lines).rstrip(), prefix)
@@ -57,6 +77,25 @@ def clean_completion(text: str, prefix: str) -> str:
     if not prefix.lstrip().startswith("%%"):  # a cell magic's body need not be Python
         kept = _without_prose(_code_region(prefix), kept)
     return "\n".join(kept[:MAX_LINES]).rstrip()
+
+
+def _after_typed(text: str, prefix: str) -> str:
+    """`text` (continuing `completion_prompt(prefix)`) from where the cursor is: without the
+    whitespace of `prefix` that the prompt left out. When the model's own whitespace differs
+    from the user's (two spaces where the editor put four), the user's stands.
+
+    >>> _after_typed("\\n    return a + b", "def add(a, b):\\n    ")
+    'return a + b'
+    >>> _after_typed("\\n        x = 1", "if a:\\n    ")
+    '    x = 1'
+    >>> _after_typed("\\n  x = 1", "if a:\\n    ")
+    'x = 1'
+    """
+    typed = prefix[len(completion_prompt(prefix)) :]
+    if not typed:
+        return text
+    leading = text[: len(text) - len(text.lstrip(" \t\n"))]
+    return text[len(typed) :] if leading.startswith(typed) else text[len(leading) :]
 
 
 def _drop_echo(completion: str, prefix: str) -> str:
