@@ -114,7 +114,7 @@ def _trainer_lora_steps(args: argparse.Namespace, scratch: Path) -> float:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from coassist.llm.loading import load_model_and_tokenizer
-    from coassist.train import LoraTrainingConfig, read_chat_jsonl, tokenize_conversation
+    from coassist.train import LoraTrainingConfig, read_sft_jsonl, tokenize_example
     from coassist.train.sft_data import collate
 
     defaults = LoraTrainingConfig(train_file="-", output_dir="-")
@@ -131,8 +131,8 @@ def _trainer_lora_steps(args: argparse.Namespace, scratch: Path) -> float:
         ),
     )
     steps = args.warmup + args.steps
-    chats = read_chat_jsonl(_examples_file(scratch, "train.jsonl", steps * args.batch_size))
-    tokenized = [tokenize_conversation(loaded.tokenizer, chat, args.max_length) for chat in chats]
+    chats = read_sft_jsonl(_examples_file(scratch, "train.jsonl", steps * args.batch_size))
+    tokenized = [tokenize_example(loaded.tokenizer, chat, args.max_length) for chat in chats]
     pad = loaded.tokenizer.pad_token_id
 
     class StepClock(TrainerCallback):

@@ -24,7 +24,7 @@ from coassist.train.lora import (
     _StepPlan,
     _train_step,
 )
-from coassist.train.sft_data import IGNORE_INDEX, collate, read_chat_jsonl, tokenize_conversation
+from coassist.train.sft_data import IGNORE_INDEX, collate, read_sft_jsonl, tokenize_example
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data" / "sft_example.jsonl"
 
@@ -170,8 +170,8 @@ def tiny_batch(tiny_model_dir: Path, conversations: int) -> tuple[typing.Any, ty
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    chats = read_chat_jsonl(EXAMPLES)[:conversations]
-    examples = [tokenize_conversation(tokenizer, chat, 192) for chat in chats]
+    chats = read_sft_jsonl(EXAMPLES)[:conversations]
+    examples = [tokenize_example(tokenizer, chat, 192) for chat in chats]
     return model, tokenizer, examples, collate(examples, tokenizer.pad_token_id)
 
 

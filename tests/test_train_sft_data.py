@@ -9,7 +9,15 @@ import pytest
 from transformers import AutoTokenizer
 
 from coassist.errors import InvalidTrainingData
-from coassist.train.sft_data import IGNORE_INDEX, ChatExample, collate, read_chat_jsonl, tokenize_conversation
+from coassist.train.sft_data import (
+    IGNORE_INDEX,
+    ChatExample,
+    CompletionExample,
+    collate,
+    read_sft_jsonl,
+    tokenize_conversation,
+    tokenize_example,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +97,7 @@ GOOD = json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assi
 
 
 def test_reads_conversations_with_line_numbers(tmp_path: Path) -> None:
-    examples = read_chat_jsonl(write_lines(tmp_path / "ok.jsonl", [GOOD, GOOD, ""]))
+    examples = read_sft_jsonl(write_lines(tmp_path / "ok.jsonl", [GOOD, GOOD, ""]))
     assert [e.line for e in examples] == [1, 2]
     assert examples[0].messages == [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
 
@@ -112,13 +120,42 @@ def test_reads_conversations_with_line_numbers(tmp_path: Path) -> None:
 def test_malformed_lines_are_named(tmp_path: Path, line: str, message: str) -> None:
     path = write_lines(tmp_path / "bad.jsonl", [GOOD, line, GOOD])
     with pytest.raises(InvalidTrainingData, match=message) as raised:
-        read_chat_jsonl(path)
+        read_sft_jsonl(path)
     assert raised.value.line == 2
     assert raised.value.source == str(path)
 
 
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(InvalidTrainingData, match="is empty"):
-        read_chat_jsonl(write_lines(tmp_path / "empty.jsonl", []))
+        read_sft_jsonl(write_lines(tmp_path / "empty.jsonl", []))
     with pytest.raises(InvalidTrainingData, match="no training file"):
-        read_chat_jsonl(tmp_path / "missing.jsonl")
+        read_sft_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_a_plain_continuation_is_tokenized_as_continue_text_reads_it(tokenizer) -> None:
+    example = CompletionExample("def add(a, b):", "\n    return a + b", "mem", 1)
+    tokenized = tokenize_example(tokenizer, example, max_length=256)
+    prompt = tokenizer("def add(a, b):", add_special_tokens=True)["input_ids"]
+    answer = ids(tokenizer, "\n    return a + b") + [tokenizer.eos_token_id]
+    assert tokenized.input_ids == prompt + answer
+    assert tokenized.labels == [IGNORE_INDEX] * len(prompt) + answer  # it learns to stop, too
+
+
+def test_reads_both_kinds_of_line(tmp_path: Path) -> None:
+    completion = json.dumps({"prompt": "x = ", "completion": "1"})
+    examples = read_sft_jsonl(write_lines(tmp_path / "mixed.jsonl", [GOOD, completion]))
+    assert isinstance(examples[0], ChatExample)
+    assert examples[1] == CompletionExample("x = ", "1", str(tmp_path / "mixed.jsonl"), 2)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"prompt": "x = "}', r'line 1 needs a string "prompt" and a string "completion"'),
+        ('{"prompt": 3, "completion": "1"}', r'line 1 needs a string "prompt" and a string "completion"'),
+        ('{"prompt": "x = ", "completion": ""}', r'line 1 has an empty "completion"'),
+    ],
+)
+def test_malformed_continuations_are_named(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(InvalidTrainingData, match=message):
+        read_sft_jsonl(write_lines(tmp_path / "bad.jsonl", [line]))

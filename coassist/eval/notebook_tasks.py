@@ -37,7 +37,12 @@ from coassist.llm.chat import ChatModel, GenerationSettings, Message
 from coassist.prompt import build_question, first_turn
 from coassist.prompt.cell_errors import cell_error, error_question, run_as_cell
 from coassist.prompt.code_blocks import extract_code
-from coassist.prompt.completion import clean_completion, compiles_so_far, completion_prompt, completion_settings
+from coassist.prompt.completion import (
+    clean_completion,
+    compiles_so_far,
+    completion_prompt,
+    completion_settings,
+)
 
 TASK_FILE = "notebook_tasks.yaml"
 

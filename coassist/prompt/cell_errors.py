@@ -340,12 +340,16 @@ def _subscripts(statement: ast.AST | None) -> list[tuple[str, Any]]:
         if isinstance(node, ast.Subscript):
             container = _dotted(node.value)
             if container is not None:
-                index = node.slice
-                literal = index.value if isinstance(index, ast.Constant) else None
-                if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub) and isinstance(index.operand, ast.Constant):
-                    literal = -index.operand.value
-                found.append((container, literal))
+                found.append((container, _literal(node.slice)))
     return found
+
+
+def _literal(node: ast.expr) -> Any:
+    """The value of a literal index (``3``, ``-1``, ``"price"``), or None for anything else."""
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
 
 
 def _dotted(node: ast.AST) -> str | None:

@@ -29,7 +29,7 @@ from coassist.train.lora import LoraResult, LoraTrainingConfig, StepRecord, eval
 from coassist.train.router import Router, fill_p_pass
 from coassist.train.router_data import RouterExample, read_router_labels
 from coassist.train.router_training import RouterResult, RouterTrainingConfig, train_router
-from coassist.train.sft_data import read_chat_jsonl, tokenize_conversation
+from coassist.train.sft_data import read_sft_jsonl, tokenize_example
 from coassist.train.skill_prior import SkillPrior, fit_skill_prior
 
 __all__ = [
@@ -49,10 +49,10 @@ __all__ = [
     "expected_calibration_error",
     "fill_p_pass",
     "finetune_lora",
-    "read_chat_jsonl",
+    "read_sft_jsonl",
     "read_router_labels",
     "fit_skill_prior",
     "reliability_bins",
-    "tokenize_conversation",
+    "tokenize_example",
     "train_router",
 ]

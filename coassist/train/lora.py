@@ -47,10 +47,11 @@ from coassist.train.checkpoints import (
 from coassist.train.sft_data import (
     IGNORE_INDEX,
     ChatExample,
+    SftExample,
     TokenizedExample,
     collate,
-    read_chat_jsonl,
-    tokenize_conversation,
+    read_sft_jsonl,
+    tokenize_example,
 )
 
 LLAMA_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -88,7 +89,11 @@ class LoraTrainingConfig:
     """
 
     train_file: Path = field(
-        metadata={"flag": "--data", "help": 'chat JSONL: one {"messages": [...]} per line'}
+        metadata={
+            "flag": "--data",
+            "help": 'SFT JSONL: one {"messages": [...]} conversation or {"prompt": ..., "completion": ...} '
+            "plain continuation per line",
+        }
     )
     output_dir: Path = field(
         metadata={"flag": "--out", "help": "directory for the adapter and its checkpoints"}
@@ -104,7 +109,7 @@ class LoraTrainingConfig:
         default=None,
         metadata={
             "flag": "--eval-data",
-            "help": "held-out chat JSONL (default: hold out --eval-fraction of --data)",
+            "help": "held-out SFT JSONL (default: hold out --eval-fraction of --data)",
         },
     )
     eval_fraction: float = field(
@@ -452,9 +457,10 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     return result
 
 
-def _compare_on_held_out(config: LoraTrainingConfig, chats: list[ChatExample]) -> HeldOutComparison | None:
-    """Score the base's and the saved adapter's answers to `chats` (None when
-    `eval_max_new_tokens` is 0).
+def _compare_on_held_out(config: LoraTrainingConfig, examples: list[SftExample]) -> HeldOutComparison | None:
+    """Score the base's and the saved adapter's answers to the held-out conversations (None when
+    `eval_max_new_tokens` is 0, or when none is held out: plain continuations are only scored
+    by their loss).
 
     Each model loads from its spec on the training device, the adapter merged, as
     `load_chat_model` would load it, but outside its cache, so each is freed once scored.
@@ -462,7 +468,8 @@ def _compare_on_held_out(config: LoraTrainingConfig, chats: list[ChatExample]) -
     cut at `eval_max_new_tokens`. Every held-out conversation counts, also one whose answer
     `max_length` cut from the loss: the answer is written afresh, the reference is whole.
     """
-    if not config.eval_max_new_tokens:
+    chats = [example for example in examples if isinstance(example, ChatExample)]
+    if not config.eval_max_new_tokens or not chats:
         return None
     tasks = [_held_out_task(chat, config.eval_max_new_tokens) for chat in chats]
     settings = replace(product_defaults(), temperature=0.0)
@@ -672,10 +679,10 @@ def _trainable_peft_model(model: Any, config: LoraTrainingConfig, base_spec: str
     return model
 
 
-def _split(config: LoraTrainingConfig) -> tuple[list[ChatExample], list[ChatExample]]:
-    train = read_chat_jsonl(config.train_file)
+def _split(config: LoraTrainingConfig) -> tuple[list[SftExample], list[SftExample]]:
+    train = read_sft_jsonl(config.train_file)
     if config.eval_file is not None:
-        return train, read_chat_jsonl(config.eval_file)
+        return train, read_sft_jsonl(config.eval_file)
     if len(train) < 2:
         raise NotEnoughData(
             f"{config.train_file} has {len(train)} conversation(s); holding some out to measure the "
@@ -688,10 +695,10 @@ def _split(config: LoraTrainingConfig) -> tuple[list[ChatExample], list[ChatExam
 
 
 def _tokenize_all(
-    tokenizer: Any, chats: list[ChatExample], max_length: int, what: str
+    tokenizer: Any, sft_examples: list[SftExample], max_length: int, what: str
 ) -> list[TokenizedExample]:
-    """Tokenize, dropping (with a warning naming the lines) conversations cut before any answer."""
-    examples = [tokenize_conversation(tokenizer, chat, max_length) for chat in chats]
+    """Tokenize, dropping (with a warning naming the lines) examples cut before any answer."""
+    examples = [tokenize_example(tokenizer, example, max_length) for example in sft_examples]
     kept = [example for example in examples if example.supervised_tokens > 0]
     if len(kept) < len(examples):
         lines = ", ".join(f"{e.source}:{e.line}" for e in examples if e.supervised_tokens == 0)

@@ -1,10 +1,19 @@
-"""Chat-format SFT data: read `{"messages": [...]}` JSONL, tokenize, mask everything but answers.
+"""SFT data: read JSONL, tokenize, mask everything but answers.
 
-The model learns only from the assistant's turns: system and user tokens are context, so
-their labels are -100 (ignored by the loss). Masking is done on characters, not tokens: the
-chat template is rendered once, the character span of each assistant turn is found from the
-rendering of the conversation up to it, and a token is supervised when it starts inside such
-a span. That stays exact whatever the tokenizer merges across turn boundaries.
+Two kinds of line, the two formats Hugging Face's trainers know:
+
+- a conversation, ``{"messages": [{"role": ..., "content": ...}, ...]}``, rendered with the
+  model's chat template: how `%%assist` questions reach the model;
+- a plain continuation, ``{"prompt": "...", "completion": "..."}``, no template: how inline
+  completion reaches it (`ChatModel.continue_text`).
+
+The model learns only from the answers: system and user tokens, and a continuation's prompt,
+are context, so their labels are -100 (ignored by the loss). In a conversation masking is done
+on characters, not tokens: the chat template is rendered once, the character span of each
+assistant turn is found from the rendering of the conversation up to it, and a token is
+supervised when it starts inside such a span. That stays exact whatever the tokenizer merges
+across turn boundaries. A continuation's prompt is tokenized on its own, exactly as
+`continue_text` tokenizes the text it continues, and its completion after it.
 """
 
 from __future__ import annotations
@@ -35,6 +44,20 @@ class ChatExample:
 
 
 @dataclass(frozen=True)
+class CompletionExample:
+    """One plain continuation to learn from: `completion` follows `prompt`, no chat template."""
+
+    prompt: str
+    completion: str
+    source: str
+    line: int
+
+
+SftExample = ChatExample | CompletionExample
+"""A line of SFT JSONL: a conversation or a plain continuation."""
+
+
+@dataclass(frozen=True)
 class TokenizedExample:
     """Token ids and labels of one conversation; `labels[i]` is `input_ids[i]` or -100."""
 
@@ -48,49 +71,96 @@ class TokenizedExample:
         return sum(label != IGNORE_INDEX for label in self.labels)
 
 
-def read_chat_jsonl(path: str | Path) -> list[ChatExample]:
-    """Conversations from a JSONL file with one `{"messages": [{"role", "content"}, ...]}` per line.
+def read_sft_jsonl(path: str | Path) -> list[SftExample]:
+    """Examples from a JSONL file: per line, one `{"messages": [{"role", "content"}, ...]}` or
+    one `{"prompt": "...", "completion": "..."}`.
 
     Raises
     ------
     InvalidTrainingData
-        Naming the line: no `messages` list, a role other than system/user/assistant,
-        non-string content, or no assistant turn to learn from.
+        Naming the line: neither a `messages` list nor a `prompt` and `completion`, a role other
+        than system/user/assistant, non-string content, or nothing to learn (no assistant turn,
+        an empty completion).
     """
-    examples = []
+    examples: list[SftExample] = []
     for line, record in read_jsonl(path):
         where = f"{path} line {line}"
-        messages = record.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise InvalidTrainingData(
-                f'{where} has no "messages" list; each line must look like '
-                '{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}',
-                str(path),
-                line,
-            )
-        for turn, message in enumerate(messages):
-            if not isinstance(message, dict) or message.get("role") not in ROLES:
-                raise InvalidTrainingData(
-                    f"{where}: message {turn} has role {message.get('role') if isinstance(message, dict) else message!r}; "
-                    f"use one of {', '.join(ROLES)}",
-                    str(path),
-                    line,
-                )
-            if not isinstance(message.get("content"), str):
-                raise InvalidTrainingData(
-                    f'{where}: message {turn} ({message["role"]}) needs a string "content"', str(path), line
-                )
-        if not any(message["role"] == "assistant" for message in messages):
-            raise InvalidTrainingData(
-                f"{where} has no assistant message, so there is nothing to learn; add the answer "
-                '{"role": "assistant", "content": "..."}',
-                str(path),
-                line,
-            )
-        examples.append(
-            ChatExample([{"role": m["role"], "content": m["content"]} for m in messages], str(path), line)
-        )
+        if "messages" not in record and ("prompt" in record or "completion" in record):
+            examples.append(_completion_example(record, where, str(path), line))
+        else:
+            examples.append(_chat_example(record, where, str(path), line))
     return examples
+
+
+def _completion_example(record: dict[str, Any], where: str, source: str, line: int) -> CompletionExample:
+    prompt, completion = record.get("prompt"), record.get("completion")
+    if not isinstance(prompt, str) or not isinstance(completion, str):
+        raise InvalidTrainingData(
+            f'{where} needs a string "prompt" and a string "completion", like {{"prompt": "def add(a, b):", '
+            '"completion": "\\n    return a + b"}',
+            source,
+            line,
+        )
+    if not completion:
+        raise InvalidTrainingData(f'{where} has an empty "completion", so there is nothing to learn', source, line)
+    return CompletionExample(prompt, completion, source, line)
+
+
+def _chat_example(record: dict[str, Any], where: str, source: str, line: int) -> ChatExample:
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidTrainingData(
+            f'{where} has no "messages" list; each line must look like '
+            '{"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]} '
+            '(or {"prompt": "...", "completion": "..."} for a plain continuation)',
+            source,
+            line,
+        )
+    for turn, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise InvalidTrainingData(
+                f"{where}: message {turn} has role {message.get('role') if isinstance(message, dict) else message!r}; "
+                f"use one of {', '.join(ROLES)}",
+                source,
+                line,
+            )
+        if not isinstance(message.get("content"), str):
+            raise InvalidTrainingData(
+                f'{where}: message {turn} ({message["role"]}) needs a string "content"', source, line
+            )
+    if not any(message["role"] == "assistant" for message in messages):
+        raise InvalidTrainingData(
+            f"{where} has no assistant message, so there is nothing to learn; add the answer "
+            '{"role": "assistant", "content": "..."}',
+            source,
+            line,
+        )
+    return ChatExample([{"role": m["role"], "content": m["content"]} for m in messages], source, line)
+
+
+def tokenize_example(tokenizer: Any, example: SftExample, max_length: int) -> TokenizedExample:
+    """Token ids and answer-only labels of either kind of example (cut to `max_length`)."""
+    if isinstance(example, CompletionExample):
+        return tokenize_completion(tokenizer, example, max_length)
+    return tokenize_conversation(tokenizer, example, max_length)
+
+
+def tokenize_completion(tokenizer: Any, example: CompletionExample, max_length: int) -> TokenizedExample:
+    """The prompt tokenized as `continue_text` tokenizes it (the tokenizer's usual special
+    tokens), then the completion and the end token, the only supervised part: the model learns
+    the continuation and where it stops.
+
+    An empty prompt is the start of a document, as in `continue_text`: the begin token, or the
+    end token where there is none.
+    """
+    prompt_ids: list[int] = tokenizer(example.prompt, add_special_tokens=True)["input_ids"]
+    if not prompt_ids:
+        begin = tokenizer.bos_token_id
+        prompt_ids = [begin if begin is not None else tokenizer.eos_token_id]
+    answer_ids = tokenizer(example.completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    input_ids = (prompt_ids + answer_ids)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
+    return TokenizedExample(input_ids, labels, example.source, example.line)
 
 
 def tokenize_conversation(tokenizer: Any, example: ChatExample, max_length: int) -> TokenizedExample:
