@@ -72,6 +72,11 @@ class PostgresCluster:
             "--encoding=UTF8",
             "--locale=C",
         )
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after `shut_down`: same data, same port) and wait until it
+        accepts connections."""
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -94,6 +99,11 @@ class PostgresCluster:
             "-w",
             "start",
         )
+
+    def shut_down(self) -> None:
+        """Stop the server as an administrator restarting it would (``pg_ctl stop -m fast``: open
+        connections are terminated, committed data kept), and wait until it is down."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

@@ -100,3 +100,74 @@ class ScriptedModel:
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.spec, "kind": "scripted", "adapter": None}
+
+
+class ScriptedEndpoint:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 whose answers can be held back, for tests
+    that run `coassist agent` processes (``--model`` takes its `spec`) and need to know where each
+    one is: a held request means its agent has claimed the subtask and is generating it.
+
+    Each request is answered ``<name>#<n>: draft of <title>`` (n counts this endpoint's requests
+    from 0), so a stored draft's text says which agent generated it and in which round.
+    Answers wait until `release()`; ``hold=False`` answers at once.
+    """
+
+    def __init__(self, name: str, hold: bool = True) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.name = name
+        self.titles: list[str] = []
+        """The subtask title of every request received, in arrival order."""
+        self._released = threading.Event()
+        if not hold:
+            self._released.set()
+        self._arrived = threading.Condition()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                import json
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
+                title = next(
+                    (line.removeprefix("Subtask: ") for line in prompt.splitlines() if line.startswith("Subtask: ")),
+                    "?",
+                )
+                with owner._arrived:
+                    index = len(owner.titles)
+                    owner.titles.append(title)
+                    owner._arrived.notify_all()
+                owner._released.wait(120)
+                chunk = {"choices": [{"index": 0, "delta": {"content": f"{owner.name}#{index}: draft of {title}"}}]}
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the agent went away (killed at the end of a test)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.spec = f"openai:http://127.0.0.1:{self._server.server_address[1]}/v1#scripted"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def wait_for_requests(self, count: int, timeout: float = 60.0) -> list[str]:
+        """The titles of the first `count` requests, once that many have arrived."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.titles) >= count, timeout):
+                raise AssertionError(f"endpoint {self.name} got {self.titles} within {timeout} s, not {count} requests")
+            return self.titles[:count]
+
+    def release(self) -> None:
+        """Answer the held requests, and every later one at once."""
+        self._released.set()
+
+    def close(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()

@@ -117,16 +117,17 @@ class ScriptedPeople:
         return done
 
 
-def agent_command(db_url: str, worker: str, model_dir: Path, *extra: str) -> list[str]:
+def agent_command(db_url: str, worker: str, model: Path | str, *extra: str) -> list[str]:
+    """`coassist agent` for `worker`, JSON logs; `model` is a model directory or any model spec."""
     return [
         sys.executable, "-m", "coassist", "agent", "--db", db_url, "--worker", worker,
-        "--model", str(model_dir), "--log-format", "json", "--max-new-tokens", "8", "--batch-size", "4",
+        "--model", str(model), "--log-format", "json", "--max-new-tokens", "8", "--batch-size", "4",
         *extra,
     ]  # fmt: skip
 
 
-def start_agent(db_url: str, worker: str, model_dir: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(agent_command(db_url, worker, model_dir, *extra), stderr=log.open("wb"))
+def start_agent(db_url: str, worker: str, model: Path | str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(agent_command(db_url, worker, model, *extra), stderr=log.open("wb"))
 
 
 def generated(logs: list[Path]) -> Counter[str]:
