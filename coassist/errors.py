@@ -203,6 +203,38 @@ class WorkWithdrawn(ReviewConflict):
         )
 
 
+class ClaimLost(ReviewConflict):
+    """A drafting run's claim is no longer its own: it was away (paused, cut off) past its lease
+    and another run claimed the subtasks, or a re-plan gave them to someone else. Nothing of the
+    batch was stored; `lost` maps each subtask no longer held to what holds it now."""
+
+    def __init__(self, plan_id: int, claimer: str, lost: dict[str, str]) -> None:
+        self.plan_id = plan_id
+        self.claimer = claimer
+        self.lost = lost
+        where = "; ".join(f"{key}: {why}" for key, why in lost.items())
+        super().__init__(
+            f"run {claimer} no longer holds its claim on {len(lost)} subtask(s) of plan {plan_id} ({where}); "
+            f"it was away longer than its lease, so nothing of its batch was stored. The subtasks are "
+            f"drafted under the claims that hold them now."
+        )
+
+
+class DatabaseUnreachable(CoassistError, ConnectionError):
+    """The review database stayed unreachable longer than the agent was told to wait; `seconds`
+    is how long it was away, `reason` the last error's first line."""
+
+    def __init__(self, url: str, seconds: float, reason: str, give_up_seconds: float) -> None:
+        self.url = url
+        self.seconds = seconds
+        self.reason = reason
+        super().__init__(
+            f"the review database {url} has been unreachable for {seconds:.1f} s ({reason}); gave up as "
+            f"--give-up-seconds {give_up_seconds:g} (AgentConfig.give_up_seconds) says. Start the agent "
+            f"again once the database is back; other agents take over its claims when their lease runs out."
+        )
+
+
 class NoReplannableTeam(CoassistError, ValueError):
     """A plan imported with only the workers' ids and kinds: a re-plan needs their hours."""
 

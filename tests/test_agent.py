@@ -31,12 +31,20 @@ from coassist.agent import (
 from coassist.agent.learning import LearningConfig
 from coassist.agent.presence import mark_lost
 from coassist.agent.wakeup import wakeup_for
-from coassist.errors import InvalidOption, InvalidTaskTable, NotInStore
+from coassist.errors import ClaimLost, InvalidOption, InvalidTaskTable, NotInStore
 from coassist.plan import allocate, replan
 from coassist.plan.model import Subtask, Worker
 from coassist.review import audit_trail, decide, import_plan, open_store, review_queue, work_items
-from coassist.review.drafting import DraftingConfig
+from coassist.review.drafting import (
+    DraftingConfig,
+    claim_batch,
+    draft_batch,
+    generate_drafts,
+    ready_ai_subtasks,
+    save_drafts,
+)
 from coassist.review.schema import AgentRecord, utcnow
+from coassist.review.standing import DRAFTABLE
 from coassist.review.team import change_subtask, set_capacity
 from coassist.review.work import start_work
 from tests.postgres import SQLITE_ONLY
@@ -243,6 +251,83 @@ def test_a_lost_agent_is_noticed_once_and_its_workers_work_moves(db_url: str) ->
         assert stored is not None and stored.triggers == ("agent.lost",)
         doers = Counter(v.doer for v in read_plan_state(store, plan_id).subtasks.values())
         assert doers["gpu0"] == 0, doers
+
+
+def test_an_agent_marked_lost_that_beats_again_is_live_and_brings_its_worker_back(db_url: str) -> None:
+    """Lost means no heartbeat now: a paused agent that resumes beats again, is running and live
+    at once, and since its worker had no other agent, the trail says it returned (a re-plan
+    gives the worker its hours back)."""
+    tasks = [Subtask(f"s{i}", "sql", 2.0, ai_hours=0.2, review_hours=0.5, p_pass=0.8) for i in range(2)]
+    team = [Worker("ana", "human", ("sql",), 20.0, 50.0), Worker("gpu0", "ai", ("*",), 4.0, 3.0)]
+    with open_store(db_url) as store:
+        plan_id = _store_plan(store, tasks, team)
+        presence.register(store, "paused", plan_id, "gpu0", "scripted", 2.0)
+        with store.session() as session:  # its last heartbeat: a minute ago
+            session.execute(
+                update(AgentRecord).where(AgentRecord.id == "paused").values(heartbeat_at=utcnow() - timedelta(minutes=1))
+            )
+        assert mark_lost(store, plan_id, "someone") == ["paused"]
+        assert [a.liveness for a in read_plan_state(store, plan_id).agents] == ["lost"]
+
+        presence.beat(store, "paused", 2.0)
+        assert [a.liveness for a in read_plan_state(store, plan_id).agents] == ["live"]
+        with store.session() as session:
+            assert session.get(AgentRecord, "paused").state == "running"  # type: ignore[union-attr]
+        assert [action for _, action in pending_triggers(store, plan_id)] == ["agent.lost", "agent.returned"]
+        presence.beat(store, "paused", 2.0)  # an ordinary beat records nothing
+        assert len(pending_triggers(store, plan_id)) == 2
+
+
+def test_a_replan_that_moves_a_claimed_subtask_away_voids_the_claim(db_url: str) -> None:
+    """A claim whose lease ran out does not hold a subtask against a re-plan; once the re-plan
+    gives the subtask to a person, the claim's drafts are refused (the fence) and the person
+    keeps it. A claim on a subtask the re-plan leaves in place survives it, token and all."""
+    tasks = [Subtask(f"s{i}", "sql", 2.0, ai_hours=0.2, review_hours=0.5, p_pass=0.8) for i in range(2)]
+    team = [Worker("ana", "human", ("sql",), 20.0, 50.0), Worker("gpu0", "ai", ("*",), 4.0, 3.0)]
+    with open_store(db_url) as store:
+        plan_id = _store_plan(store, tasks, team)
+        ready = ready_ai_subtasks(store, plan_id).ready
+        stale = claim_batch(store, plan_id, ready[:1], "paused-run", 0.05)
+        kept = claim_batch(store, plan_id, ready[1:], "live-run", 600)
+        batch = generate_drafts(ScriptedModel(), stale, DraftingConfig(progress=False))
+        time.sleep(0.1)  # the first claim's lease runs out
+        change_subtask(store, plan_id, stale.subtasks[0].key, ai_hours=None, actor="lead")  # only people can do it
+        stored = replan_stored(store, plan_id, "lead")
+        assert stored is not None and [m.subtask for m in stored.diff.moves] == [stale.subtasks[0].key]
+
+        with pytest.raises(ClaimLost) as caught:
+            save_drafts(store, batch)
+        assert caught.value.lost == {stale.subtasks[0].key: "given to ana by a re-plan"}
+        assert [s.subtask for s in draft_batch(store, ScriptedModel(), kept, DraftingConfig(progress=False))] == [
+            kept.subtasks[0].key
+        ]
+        state = read_plan_state(store, plan_id)
+        assert state.subtasks[stale.subtasks[0].key].state == "with_person"
+        assert [i.subtask for i in work_items(store, worker="ana", plan_id=plan_id)] == [stale.subtasks[0].key]
+
+
+def test_drafting_and_every_status_view_agree_on_what_is_ready_and_whose(db_url: str) -> None:
+    """One rule (`review.standing.subtask_state`): the subtasks drafting offers are exactly the
+    AI subtasks the plan state calls ready or drafting, with the same doer, at every stage."""
+
+    def agree() -> None:
+        readiness = ready_ai_subtasks(store, plan_id)
+        state = read_plan_state(store, plan_id)
+        ai = {k: v for k, v in state.subtasks.items() if v.doer in state.ai_workers}
+        assert {t.key: t.worker for t in readiness.ready} == {k: v.doer for k, v in ai.items() if v.state in DRAFTABLE}
+        assert {t.key for t in readiness.ready if t.claimed_by} == {k for k, v in ai.items() if v.state == "drafting"}
+        assert set(readiness.waiting) == {k for k, v in ai.items() if v.state == "waiting"}
+
+    with open_store(db_url) as store:
+        plan_id = _store_plan(store, TASKS, TEAM)
+        agree()
+        claim = claim_batch(store, plan_id, ready_ai_subtasks(store, plan_id).ready, "run", 600)
+        agree()
+        draft_batch(store, ScriptedModel(), claim, DraftingConfig(progress=False))
+        agree()
+        (item,) = review_queue(store, plan_id=plan_id)
+        decide(store, item.draft_id, "ana", "approve", expected_version=item.version)
+        agree()
 
 
 def test_the_agent_thread_stops_between_batches_and_releases_nothing_half_done(db_url: str) -> None:

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.pool import NullPool
 
-from coassist.errors import CyclicPlan
+from coassist.errors import ClaimLost, CyclicPlan
 from coassist.llm import GenerationSettings, load_chat_model
 from coassist.llm.chat import Generation
 from coassist.review import (
@@ -38,11 +38,14 @@ from coassist.review.drafting import (
     claimer_id,
     draft_batch,
     drafting_order,
+    extend_claim,
+    generate_drafts,
     ready_ai_subtasks,
     release_claims,
+    save_drafts,
 )
 from coassist.review.prompts import DependencyResult
-from coassist.review.schema import Draft, utcnow
+from coassist.review.schema import Assignment, Draft, utcnow
 from tests.postgres import SQLITE_ONLY
 from tests.test_review_support import ScriptedModel, independent_plan, small_plan
 
@@ -196,15 +199,17 @@ def _racing_model(other, plan_id: int, rival_reports: list):  # type: ignore[no-
 
 
 def test_two_drafters_at_once_never_store_two_drafts_of_a_subtask(db_url: str) -> None:
-    """While this run generates, another run drafts and commits them all first: this run's lease
-    has lapsed (a run slower than its lease), so only the unique draft keeps the second out."""
+    """While this run generates, another run claims, drafts and commits them all first: this
+    run's lease has lapsed (a run slower than its lease), so its claim is lost and the fence
+    drops its batch; the report says what happened to each."""
     store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
     other = open_store(db_url)
 
     lapsed = DraftingConfig(batch_size=3, progress=False, claim_seconds=1e-6)
     report = draft_ai_subtasks(store, plan_id, _racing_model(other, plan_id, []), lapsed)
-    assert report.drafted == ()  # every one of its drafts lost the race and was dropped
+    assert report.drafted == ()  # its batch was dropped whole
+    assert report.claimed_elsewhere == dict.fromkeys(("t0", "t1", "t2"), "drafted meanwhile")
     assert [(k, t) for k, _, t in _drafts(db_url)] == [(k, "rival's draft") for k in ("t0", "t1", "t2")]
 
 
@@ -373,7 +378,7 @@ def test_a_claim_reports_what_another_run_drafted_meanwhile(db_url: str) -> None
     plan_id = import_plan(store, *independent_plan(2))
     ready = ready_ai_subtasks(store, plan_id).ready  # read before the other run drafts t0
     mine = claim_batch(store, plan_id, ready[:1], "other-run", 600)
-    draft_batch(store, plan_id, ScriptedModel(), mine.subtasks, QUIET)
+    draft_batch(store, ScriptedModel(), mine, QUIET)
     release_claims(store, mine)
 
     claim = claim_batch(store, plan_id, ready, "this-run", 600)
@@ -381,36 +386,85 @@ def test_a_claim_reports_what_another_run_drafted_meanwhile(db_url: str) -> None
     assert (claim.elsewhere, claim.drafted_meanwhile) == ({}, ("t0",))
 
 
-def test_draft_batch_generates_once_and_commits_the_drafts(db_url: str) -> None:
+def test_draft_batch_generates_once_and_commits_the_drafts_under_its_claim(db_url: str) -> None:
     store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
     ready = ready_ai_subtasks(store, plan_id).ready
     model = ScriptedModel()
-    saved = draft_batch(store, plan_id, model, ready[:2], QUIET)
+    claim = claim_batch(store, plan_id, ready[:2], "run", 600)
+    saved = draft_batch(store, model, claim, QUIET)
     assert [(s.subtask, s.text) for s in saved] == [("t0", "draft of Task 0"), ("t1", "draft of Task 1")]
     assert [len(b) for b in model.batches] == [2]
     assert [(k, d, t) for k, d, t in _drafts(db_url)] == [(s.subtask, s.draft_id, s.text) for s in saved]
-    assert draft_batch(store, plan_id, model, (), QUIET) == [] and len(model.batches) == 1
+    created = [e.detail for e in audit_trail(store, entity="draft") if e.action == "draft.created"]
+    assert [(d["subtask"], d["claimed_by"]) for d in created] == [("t0", "run"), ("t1", "run")]
+    assert _claims(store, plan_id) == {}  # the drafts gave the claim back in their transaction
+    empty = claim_batch(store, plan_id, (), "run", 600)
+    assert draft_batch(store, model, empty, QUIET) == [] and len(model.batches) == 1
 
 
-def test_draft_batch_keeps_a_draft_stored_meanwhile_and_stores_the_rest(db_url: str) -> None:
-    """No claim: the unique (plan, subtask) draft keeps the earlier one; the batch's other drafts are kept."""
+def _claims(store, plan_id: int) -> dict[int, tuple[str | None, str | None]]:  # type: ignore[no-untyped-def]
+    """Subtask id -> (claimer, token) of every claimed ``do`` row."""
+    with store.session() as session:
+        rows = session.execute(
+            select(Assignment.subtask_id, Assignment.claimed_by, Assignment.claim_token).where(
+                Assignment.plan_id == plan_id, Assignment.role == "do", Assignment.claimed_by.is_not(None)
+            )
+        ).all()
+    return {subtask_id: (holder, token) for subtask_id, holder, token in rows}
+
+
+def test_a_claim_taken_over_after_its_lease_stores_nothing_of_its_batch(db_url: str) -> None:
+    """The fence: a run slower than its lease, whose subtasks another run claimed meanwhile,
+    stores none of its batch (not even the one still held), and says what holds each now."""
     store = open_store(db_url)
     plan_id = import_plan(store, *independent_plan(3))
     ready = ready_ai_subtasks(store, plan_id).ready
-    (first,) = draft_batch(store, plan_id, ScriptedModel(), ready[1:2], QUIET)
+    slow = claim_batch(store, plan_id, ready[:2], "slow-run", 0.05)
+    batch = generate_drafts(ScriptedModel(), slow, QUIET)
+    time.sleep(0.1)  # its lease runs out while it generates
+    fast = claim_batch(store, plan_id, ready[:1], "fast-run", 600)
+    assert [t.key for t in fast.subtasks] == ["t0"]
+    assert not extend_claim(store, slow, 600)  # a heartbeat cannot win it back
 
-    rival = ScriptedModel()
-    rival.generate_batch = _rival_drafts  # type: ignore[method-assign]
-    saved = draft_batch(store, plan_id, rival, ready, QUIET)
-    assert [s.subtask for s in saved] == ["t0", "t2"]
-    assert [(k, t) for k, _, t in _drafts(db_url)] == [
-        ("t0", "rival's draft"),
-        ("t1", "draft of Task 1"),
-        ("t2", "rival's draft"),
-    ]
-    created = [e.detail["subtask"] for e in audit_trail(store, entity="draft") if e.action == "draft.created"]
-    assert created == ["t1", "t0", "t2"]
+    with pytest.raises(ClaimLost) as caught:
+        save_drafts(store, batch)
+    assert caught.value.lost == {"t0": "claimed by fast-run"}
+    assert "nothing of its batch was stored" in str(caught.value)
+    assert _drafts(db_url) == []
+    release_claims(store, slow)  # gives back t1, which it still held; t0 stays fast-run's
+    assert _claims(store, plan_id) == {fast.subtasks[0].id: ("fast-run", fast.token)}
+    assert [s.subtask for s in draft_batch(store, ScriptedModel(), fast, QUIET)] == ["t0"]
+
+
+def test_a_lapsed_claim_nobody_took_still_stores_and_a_stored_one_cannot_store_twice(db_url: str) -> None:
+    """Nobody else is generating a subtask whose lapsed claim was not taken over: the fence
+    lets its run store it. Saving the same batch again (a retry after a lost connection whose
+    commit had gone through) stores nothing more."""
+    store = open_store(db_url)
+    plan_id = import_plan(store, *independent_plan(1))
+    claim = claim_batch(store, plan_id, ready_ai_subtasks(store, plan_id).ready, "run", 0.05)
+    batch = generate_drafts(ScriptedModel(), claim, QUIET)
+    time.sleep(0.1)
+    assert [s.subtask for s in save_drafts(store, batch)] == ["t0"]
+    with pytest.raises(ClaimLost) as caught:
+        save_drafts(store, batch)
+    assert caught.value.lost == {"t0": "drafted meanwhile"}
+    assert len(_drafts(db_url)) == 1
+
+
+def test_extend_claim_moves_only_the_lease_of_a_claim_still_held(db_url: str) -> None:
+    store = open_store(db_url)
+    plan_id = import_plan(store, *independent_plan(2))
+    ready = ready_ai_subtasks(store, plan_id).ready
+    claim = claim_batch(store, plan_id, ready, "run", 1)
+    assert extend_claim(store, claim, 600)
+    other = claim_batch(store, plan_id, ready, "other-run", 600)
+    assert other.subtasks == () and set(other.elsewhere) == {"t0", "t1"}  # the longer lease holds
+    impostor = BatchClaim(plan_id, "run", "not-its-token", claim.subtasks, {}, ())
+    assert not extend_claim(store, impostor, 600)
+    release_claims(store, impostor)  # the same claimer with another token gives back nothing
+    assert set(_claims(store, plan_id).values()) == {("run", claim.token)}
 
 
 @SQLITE_ONLY
@@ -419,7 +473,7 @@ def test_releasing_an_empty_claim_writes_nothing(db_url: str) -> None:
     plan_id = import_plan(store, *independent_plan(1))
     statements: list[str] = []
     event.listen(store.engine, "before_cursor_execute", lambda _c, _k, sql, *_a: statements.append(sql))
-    release_claims(store, BatchClaim(plan_id, "run", (), {}, ()))
+    release_claims(store, BatchClaim(plan_id, "run", "token", (), {}, ()))
     assert statements == []
 
 

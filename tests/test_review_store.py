@@ -21,10 +21,11 @@ from sqlalchemy import create_engine, inspect, select, text
 from coassist.errors import CyclicPlan, InvalidTaskTable, SchemaTooNew
 from coassist.plan.model import WorkerKind
 from coassist.review import audit_trail, default_db_url, import_plan, open_store, submit_work, work_items
+from coassist.review.drafting import claim_batch, ready_ai_subtasks
 from coassist.review.plans import _check_plan_rows, _plan_row
 from coassist.review.schema import SCHEMA_VERSION, Base, Subtask
 from coassist.review.store import alembic_config
-from tests.test_review_support import small_plan
+from tests.test_review_support import independent_plan, small_plan
 
 
 @pytest.fixture
@@ -245,7 +246,8 @@ def test_a_database_from_before_alembic_is_brought_under_it(db_url: str, version
     `work_items.done_by`. Both keep their data."""
     with open_store(db_url) as store:
         import_plan(store, *small_plan(), project="p")
-    statements = ["DROP TABLE alembic_version", *_VERSION_3_ADDED]  # what a coassist before Alembic wrote
+    # what a coassist before Alembic wrote
+    statements = ["DROP TABLE alembic_version", *_VERSION_4_ADDED, *_VERSION_3_ADDED]
     if db_url.startswith("postgresql"):
         statements += ["DROP TRIGGER coassist_audit_notify ON audit", "DROP FUNCTION coassist_notify()"]
     if version == 1:
@@ -282,6 +284,29 @@ _VERSION_3_ADDED = (
     "UPDATE coassist_schema SET version = 2",
 )
 """Undo revision 0003, leaving the schema coassist wrote before Alembic (version 2)."""
+
+_VERSION_4_ADDED = ("ALTER TABLE assignments DROP COLUMN claim_token", "UPDATE coassist_schema SET version = 3")
+"""Undo revision 0004, leaving schema version 3."""
+
+
+def test_a_version_3_database_gains_claim_tokens_and_keeps_its_claims(db_url: str) -> None:
+    """0004 adds `assignments.claim_token` in place. A claim taken before it (no token) still
+    holds its subtask until its lease ends: its run, an older coassist, may still be drafting."""
+    with open_store(db_url) as store:
+        plan_id = import_plan(store, *independent_plan(2), project="p")
+    _execute(
+        db_url,
+        *_VERSION_4_ADDED,
+        "UPDATE alembic_version SET version_num = '0003'",
+        "UPDATE assignments SET claimed_by = 'old-run', claimed_until = '2999-01-01 00:00:00+00' "
+        "WHERE role = 'do' AND subtask_id = (SELECT id FROM subtasks WHERE key = 't0')",
+    )
+    with open_store(db_url) as store:
+        assert (store.schema_version, store.schema_revision) == (4, "0004")
+        claim = claim_batch(store, plan_id, ready_ai_subtasks(store, plan_id).ready, "new-run", 60)
+        assert [t.key for t in claim.subtasks] == ["t1"] and claim.elsewhere["t0"].startswith("old-run until ")
+    assert _query(db_url, "SELECT version FROM coassist_schema") == [(4,)]
+    assert _query(db_url, "SELECT count(*) FROM assignments") == [(4,)]
 
 
 def _head() -> str:

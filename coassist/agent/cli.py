@@ -1,7 +1,12 @@
 """`coassist agent`: run the scheduling agent of one AI worker from a terminal or a job.
 
 Logs go to stderr, one line per batch and per re-plan (``--log-format json`` for a log
-collector). SIGTERM and Ctrl-C stop it after the batch in flight is committed.
+collector), and one when the database goes away and one when it is back. SIGTERM and Ctrl-C
+stop it after the batch in flight is committed.
+
+Exit status: 0 when stopped (or done, with --until-done or --once); 1 on bad input (the message
+says what to fix); 75 when the database stayed unreachable longer than --give-up-seconds
+(EX_TEMPFAIL: a supervisor may start it again later); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+EXIT_DATABASE_UNREACHABLE = 75
+"""sysexits' EX_TEMPFAIL: the failure is the database's, and trying again later may succeed."""
 
 
 class JsonLines(logging.Formatter):
@@ -71,6 +79,14 @@ def add_agent_command(subcommands: Any) -> None:
         metavar="N",
         help="say when N new approved or edited drafts make a fine-tune worthwhile (default: 50)",
     )
+    parser.add_argument(
+        "--give-up-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="exit (status 75) once the database has been unreachable this long; until then retry, "
+        "saying so once per outage (default: AgentConfig.give_up_seconds, 300)",
+    )
     parser.add_argument("--once", action="store_true", help="draft what is ready now, then exit")
     parser.add_argument(
         "--until-done", action="store_true", help="exit once every subtask of the plan is done"
@@ -83,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     from coassist.agent.learning import LearningConfig
     from coassist.agent.runner import Agent, AgentConfig
     from coassist.agent.status_cli import open_existing_store
+    from coassist.errors import DatabaseUnreachable
     from coassist.llm.chat import GenerationSettings
     from coassist.review.drafting import DraftingConfig
 
@@ -101,6 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         replan_debounce_seconds=args.replan_debounce_seconds,
         until_done=args.until_done,
         learning=LearningConfig(args.router_every, args.router_dir, args.finetune_hint_every),
+        **({} if args.give_up_seconds is None else {"give_up_seconds": args.give_up_seconds}),
     )
     # An existing database only: a mistyped SQLite path must not become a new, empty one.
     agent = Agent(open_existing_store(args.db), args.worker, args.model, plan_id=args.plan, config=config)
@@ -109,6 +127,9 @@ def _run(args: argparse.Namespace) -> int:
         report = agent.run_once() if args.once else agent.run()
     except KeyboardInterrupt:
         return 130
+    except DatabaseUnreachable as error:
+        print(f"coassist agent: {error}", file=sys.stderr)
+        return EXIT_DATABASE_UNREACHABLE
     print(
         f"agent {agent.id}: drafted {len(report.drafted)} subtask(s) in {report.batches} batch(es), "
         f"{len(report.replans)} re-plan(s)",

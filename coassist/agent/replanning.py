@@ -244,8 +244,13 @@ def _changed_meanwhile(session: Session, state: PlanState, moved: Sequence[str])
 
 
 def _write_assignments(session: Session, state: PlanState, table: pd.DataFrame, actor: str) -> None:
-    """Replace the plan's assignment rows with the new plan's, keeping live claims, and move
-    people's open plan work items with their subtasks (withdrawn from whoever lost one).
+    """Replace the plan's assignment rows with the new plan's, and move people's open plan work
+    items with their subtasks (withdrawn from whoever lost one).
+
+    A claim stays, token and all, on a row whose subtask keeps its doer; a subtask given to
+    someone else gets a row without one, so whatever its old claimer writes under that claim
+    matches nothing (`coassist.review.drafting`'s fence) and a paused agent's drafts of it are
+    dropped.
 
     Rows go in as one executemany, not one ORM object each: a re-plan of 2,000 subtasks writes
     about 3,000 rows while a person waits."""
@@ -263,14 +268,15 @@ def _write_assignments(session: Session, state: PlanState, table: pd.DataFrame, 
             Assignment.role,
             Assignment.claimed_by,
             Assignment.claimed_until,
+            Assignment.claim_token,
         ).where(Assignment.plan_id == state.plan_id, Assignment.claimed_by.is_not(None))
     ).all()
-    claims = {(a.subtask_id, a.worker, a.role): (a.claimed_by, a.claimed_until) for a in old}
+    claims = {(a.subtask_id, a.worker, a.role): (a.claimed_by, a.claimed_until, a.claim_token) for a in old}
     session.execute(delete(Assignment).where(Assignment.plan_id == state.plan_id))
     rows = []
     for row in table.itertuples(index=False):
         subtask_id = ids[row.subtask]
-        claimed_by, claimed_until = claims.get((subtask_id, row.worker, row.role), (None, None))
+        claimed_by, claimed_until, claim_token = claims.get((subtask_id, row.worker, row.role), (None, None, None))
         rows.append(
             {
                 "plan_id": state.plan_id,
@@ -281,6 +287,7 @@ def _write_assignments(session: Session, state: PlanState, table: pd.DataFrame, 
                 "end_hour": float(row.end),
                 "claimed_by": claimed_by,
                 "claimed_until": claimed_until,
+                "claim_token": claim_token,
             }
         )
     session.execute(insert(Assignment), rows)

@@ -3,13 +3,16 @@ re-planning the rest when the trail says something changed.
 
 Each turn of the loop (`Agent.step`):
 
-1. notice agents whose heartbeat stopped (`presence.mark_lost`: a re-plan trigger), and learn
-   from new decisions (`learning.py`: the router, off by default; fine-tune suggestions);
+1. notice agents whose heartbeat stopped (`presence.mark_lost`: a re-plan trigger), unless its
+   own heartbeat had a gap less than a lease ago, and learn from new decisions (`learning.py`:
+   the router, off by default; fine-tune suggestions);
 2. re-plan when a trigger is pending and none arrived for `replan_debounce_seconds` (a burst of
    decisions makes one re-plan, not one each), or the first one waited `replan_max_wait_seconds`;
 3. claim the next batch of its worker's ready subtasks, draft them with the model in one
-   `generate_batch` (the review layer's `claim_batch` / `draft_batch` / `release_claims`), and
-   commit them.
+   `generate_batch` (the review layer's `claim_batch` / `generate_drafts` / `save_drafts` /
+   `release_claims`, the heartbeat extending the claim meanwhile), and commit them under the
+   claim. A claim lost while the agent was away past its lease (`ClaimLost`) drops the batch,
+   in one log line, and the agent goes on.
 
 When a turn finds nothing to do the agent waits, twice as long each idle turn up to
 `max_poll_seconds`, and polls again; on PostgreSQL a notification of any change ends the wait
@@ -17,6 +20,11 @@ at once (`wakeup.py`). A stop request
 (`stop()`, SIGTERM in the CLI) is honoured between steps: the batch in flight is finished and
 committed, its claims released, and the agent signs off. A killed agent loses at most that
 batch: its claims lapse one lease after its last heartbeat and another agent drafts them.
+
+A database that stops answering (a restart, a failover) is ridden out (`outage.py`): one log
+line when it goes and one when it is back, each unit of work tried again with backoff (a batch
+already generated is kept and saved once the database answers, through its claim's fence), and
+only after `give_up_seconds` of outage does `run` raise `DatabaseUnreachable`.
 """
 
 from __future__ import annotations
@@ -28,29 +36,37 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from coassist.agent import presence
 from coassist.agent.learning import Learner, LearningConfig
+from coassist.agent.outage import Outage, is_outage
 from coassist.agent.replanning import StoredReplan, pending_triggers, replan_stored
 from coassist.agent.state import read_plan_state
 from coassist.agent.wakeup import Nap, Wakeup, wakeup_for
-from coassist.errors import CoassistError, InvalidOption, NotInStore
+from coassist.errors import ClaimLost, CoassistError, InvalidOption, NotInStore
 from coassist.llm.chat import ChatModel
 from coassist.plan.model import AllocateOptions
 from coassist.review.drafting import (
+    BatchClaim,
     DraftingConfig,
+    SavedDraft,
     claim_batch,
     claimer_id,
-    draft_batch,
+    generate_drafts,
     ready_ai_subtasks,
     release_claims,
+    save_drafts,
 )
 from coassist.review.schema import Plan, Worker
 from coassist.review.store import ReviewStore, open_store
 
 log = logging.getLogger("coassist.agent")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,10 @@ class AgentConfig:
     until_done:
         Stop by itself once every subtask of the plan is done and every trigger answered (a
         batch job, or a test).
+    give_up_seconds:
+        How long the database may stay unreachable (a restart, a failover) before `run` raises
+        `DatabaseUnreachable` (the CLI then exits with code 75). Until then the agent retries,
+        saying so once per outage.
     learning:
         Router retraining (off by default) and fine-tune suggestions (`coassist.agent.learning`).
     """
@@ -87,6 +107,7 @@ class AgentConfig:
     replan_max_wait_seconds: float = 30.0
     replan_time_limit: float = 3.0
     until_done: bool = False
+    give_up_seconds: float = 300.0
     learning: LearningConfig = field(default_factory=LearningConfig)
 
     def __post_init__(self) -> None:
@@ -95,6 +116,7 @@ class AgentConfig:
             "max_poll_seconds",
             "replan_max_wait_seconds",
             "replan_time_limit",
+            "give_up_seconds",
         ):
             _positive(name, getattr(self, name))
         if not (math.isfinite(self.replan_debounce_seconds) and self.replan_debounce_seconds >= 0):
@@ -141,6 +163,8 @@ class Agent:
     ------
     NotInStore
         No such plan, or no plan with this AI worker (the message lists the AI workers known).
+    DatabaseUnreachable
+        (from `run` and `run_once`) The database stayed away longer than `give_up_seconds`.
     """
 
     def __init__(
@@ -167,6 +191,8 @@ class Agent:
         self._quiet_since = 0.0
         self._runs = 0
         self._wakeup: Wakeup = Nap()
+        self._heartbeat: presence.Heartbeat | None = None
+        self._outage = Outage(self.store.url, self.config.give_up_seconds, self._fields)
         self._failed: set[str] = set()
         """Subtasks whose batch failed to generate; this agent leaves them (they stay ready)."""
         self.on_batch: Callable[[list[str], list[str]], None] | None = None
@@ -182,29 +208,71 @@ class Agent:
 
     def run(self) -> AgentReport:
         """Work until `stop()` (or, with `until_done`, until the plan is finished); blocking."""
-        with self._on_duty():
-            while not self._stop.is_set():
-                if self.step():
-                    self._idle_seconds = 0.0
-                    continue
-                if (
-                    self.config.until_done
-                    and self._plan_done()
-                    and not pending_triggers(self.store, self.plan_id)
-                ):
-                    break
-                self._idle_seconds = min(max(self._idle_seconds * 2, 0.05), self.config.max_poll_seconds)
-                if self._wakeup.wait(self._idle_seconds, self._stop):
-                    self._idle_seconds = 0.0  # something changed: look at once
+        try:
+            with self._on_duty():
+                while not self._stop.is_set() and self._through_outages(self._turn):
+                    pass
+        except _StoppedInOutage:
+            pass
         return self.report
 
     def run_once(self) -> AgentReport:
         """Draft everything of its worker's that is ready now (re-planning first if a trigger is
         pending, without waiting for the debounce), then sign off. For cron jobs and scripts."""
-        with self._on_duty():
-            while not self._stop.is_set() and self.step(debounce=False):
-                pass
+        try:
+            with self._on_duty():
+                while not self._stop.is_set() and self._through_outages(lambda: self.step(debounce=False)):
+                    pass
+        except _StoppedInOutage:
+            pass
         return self.report
+
+    def _turn(self) -> bool:
+        """One turn of `run`: a step, then the idle wait if it did nothing; False once the plan
+        is done and `until_done` says to stop."""
+        if self.step():
+            self._idle_seconds = 0.0
+            return True
+        if self.config.until_done and self._plan_done() and not pending_triggers(self.store, self.plan_id):
+            return False
+        self._idle_seconds = min(max(self._idle_seconds * 2, 0.05), self.config.max_poll_seconds)
+        if self._wakeup.wait(self._idle_seconds, self._stop):
+            self._idle_seconds = 0.0  # something changed: look at once
+        return True
+
+    def _through_outages(self, action: Callable[[], T]) -> T:
+        """`action()`, tried again while the database does not answer (backing off; the outage
+        logged once) until it does.
+
+        Raises
+        ------
+        DatabaseUnreachable
+            The outage lasted `give_up_seconds`.
+        _StoppedInOutage
+            A stop was asked for during the outage (what `action` would have done is not done).
+        """
+        while True:
+            try:
+                result = action()
+            except SQLAlchemyError as error:
+                if not is_outage(error):
+                    raise
+                self._outage.failed(error)
+                if self._stop.wait(self._outage.next_wait()):
+                    raise _StoppedInOutage from None
+                continue
+            self._outage.recovered()
+            return result
+
+    def _if_reachable(self, action: Callable[[], None]) -> None:
+        """`action()` once, if the database answers; if not, the outage is noted and what
+        `action` would have done is left to the lease (a release, a sign-off)."""
+        try:
+            action()
+        except SQLAlchemyError as error:
+            if not is_outage(error):
+                raise
+            self._outage.failed(error)
 
     @contextmanager
     def _on_duty(self) -> Iterator[None]:
@@ -214,19 +282,23 @@ class Agent:
             self.id = claimer_id()
             self._learner.actor = f"agent:{self.id}"
         self._runs += 1
-        presence.register(
-            self.store, self.id, self.plan_id, self.worker, model.spec, self.config.lease_seconds
+        self._through_outages(
+            lambda: presence.register(
+                self.store, self.id, self.plan_id, self.worker, model.spec, self.config.lease_seconds
+            )
         )
-        heartbeat = presence.Heartbeat(self.store, self.id, self.config.lease_seconds)
+        heartbeat = presence.Heartbeat(self.store, self.id, self.config.lease_seconds, self._outage)
         heartbeat.start()
-        self._wakeup = wakeup_for(self.store)
+        self._heartbeat = heartbeat
+        self._wakeup = wakeup_for(self.store, f"coassist-agent {self.id}")
         log.info("agent started", extra=self._fields(event="started", model=model.spec))
         try:
             yield
         finally:
             self._wakeup.close()
             heartbeat.stop()
-            presence.sign_off(self.store, self.id, self.plan_id)
+            self._heartbeat = None
+            self._if_reachable(lambda: presence.sign_off(self.store, self.id, self.plan_id))
             log.info(
                 "agent stopped",
                 extra=self._fields(
@@ -235,13 +307,20 @@ class Agent:
             )
 
     def start(self) -> Agent:
-        """Run in a daemon thread (from a notebook or a server); `stop()` ends it."""
+        """Run in a daemon thread (from a notebook or a server); `stop()` ends it. An error the
+        agent stops on (the database gone for good) is logged in one line."""
         if self.running:
             raise InvalidOption("start", "this agent is running already; stop() it first")
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=f"coassist-agent-{self.worker}", daemon=True)
+        self._thread = threading.Thread(target=self._run_logged, name=f"coassist-agent-{self.worker}", daemon=True)
         self._thread.start()
         return self
+
+    def _run_logged(self) -> None:
+        try:
+            self.run()
+        except CoassistError as error:
+            log.error("agent stopped: %s", error, extra=self._fields(event="failed"))
 
     def request_stop(self) -> None:
         """Ask the agent to stop after the step in flight (safe from a signal handler)."""
@@ -261,10 +340,17 @@ class Agent:
         """One turn: notice lost agents, learn from new decisions, re-plan if due, draft one
         batch. True if it did anything. `debounce=False` re-plans on a pending trigger at once
         (`run_once`: nobody waits for a burst to end)."""
-        did = bool(presence.mark_lost(self.store, self.plan_id, self.id))
+        did = self._judges_others() and bool(presence.mark_lost(self.store, self.plan_id, self.id))
         did = self._learner.step() or did
         did = self._replan_if_due(debounce) or did
         return self._draft_one_batch() or did
+
+    def _judges_others(self) -> bool:
+        """Whether this agent may call others lost: not until a lease after a gap in its own
+        heartbeat, so that after its own pause or a database outage (which leaves every
+        heartbeat old at once) the others have had a lease to beat again."""
+        heartbeat = self._heartbeat
+        return heartbeat is None or heartbeat.since_gap() >= self.config.lease_seconds
 
     def _replan_if_due(self, debounce: bool) -> bool:
         triggers = pending_triggers(self.store, self.plan_id)
@@ -324,21 +410,20 @@ class Agent:
             return bool(window)  # others hold them: look again soon
         started = time.perf_counter()
         generated = [task.key for task in claim.subtasks]
+        heartbeat = self._heartbeat
+        if heartbeat is not None:
+            heartbeat.claim = claim
         try:
-            saved = draft_batch(self.store, self.plan_id, self.model, claim.subtasks, self.config.drafting)
-        except CoassistError as error:
-            # One subtask the model cannot take (a prompt longer than its context, an endpoint
-            # refusing) must not stop the agent: skip the batch's subtasks and say so.
-            self._failed.update(generated)
-            log.error(
-                "could not draft a batch",
-                extra=self._fields(event="draft_failed", subtasks=generated, error=str(error)),
-            )
-            return True
+            saved = self._drafted(claim)
         finally:
-            release_claims(self.store, claim)
+            if heartbeat is not None:
+                heartbeat.claim = None
+            # Unless the database is away: then the claim lapses within a lease, unextended.
+            self._if_reachable(lambda: release_claims(self.store, claim))
+        if saved is None:
+            return True
         stored = [draft.subtask for draft in saved]
-        presence.count_drafts(self.store, self.id, len(stored))
+        self._through_outages(lambda: presence.count_drafts(self.store, self.id, len(stored)))
         self.report.drafted += stored
         self.report.batches += 1
         log.info(
@@ -354,6 +439,31 @@ class Agent:
             self.on_batch(generated, stored)
         return True
 
+    def _drafted(self, claim: BatchClaim) -> list[SavedDraft] | None:
+        """The claim's batch generated and stored under it (the save tried again through an
+        outage, so generated work is not lost to a database restart); None, logged in one line,
+        when the model failed or the claim was lost meanwhile."""
+        keys = [task.key for task in claim.subtasks]
+        try:
+            batch = generate_drafts(self.model, claim, self.config.drafting)
+        except CoassistError as error:
+            # One subtask the model cannot take (a prompt longer than its context, an endpoint
+            # refusing) must not stop the agent: skip the batch's subtasks and say so.
+            self._failed.update(keys)
+            log.error(
+                "could not draft a batch",
+                extra=self._fields(event="draft_failed", subtasks=keys, error=str(error)),
+            )
+            return None
+        try:
+            return self._through_outages(lambda: save_drafts(self.store, batch))
+        except ClaimLost as lost:
+            log.warning(
+                "claim lost: batch dropped",
+                extra=self._fields(event="claim_lost", subtasks=keys, now=lost.lost),
+            )
+            return None
+
     def _plan_done(self) -> bool:
         return all(
             view.state == "done" for view in read_plan_state(self.store, self.plan_id).subtasks.values()
@@ -361,6 +471,11 @@ class Agent:
 
     def _fields(self, **values: object) -> dict[str, object]:
         return {"agent": self.id, "plan": self.plan_id, "worker": self.worker, **values}
+
+
+class _StoppedInOutage(Exception):
+    """A stop was asked for while the database was away: the agent ends without the work it
+    could not store (its claims lapse within a lease)."""
 
 
 def _plan_for(store: ReviewStore, worker: str, plan_id: int | None) -> int:

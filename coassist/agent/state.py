@@ -1,10 +1,11 @@
 """A plan's state as the review store holds it now, read in one transaction.
 
-The one rule for where a subtask stands (`SubtaskState`) lives here: the status views count it,
-the agent drafts the `ready` ones of its worker, and the re-plan turns it into the planning
-core's `Progress` (done; in progress: drafting, in review, rework, or a person who said they
-started; everything else not started). The same read gives the plan in force and the team as
-the planning core's objects, so `coassist.plan.replan` needs nothing else.
+Each subtask's state is the review layer's one rule (`coassist.review.standing.subtask_state`,
+which drafting applies too): the status views count it, the agent drafts the `ready` ones of its
+worker, and the re-plan turns it into the planning core's `Progress` (done; in progress:
+drafting, in review, rework, or a person who said they started; everything else not started).
+The same read gives the plan in force and the team as the planning core's objects, so
+`coassist.plan.replan` needs nothing else.
 """
 
 from __future__ import annotations
@@ -38,16 +39,12 @@ from coassist.review.schema import (
     WorkItem,
     utcnow,
 )
+from coassist.review.standing import SubtaskState, claim_live, subtask_state
 from coassist.review.store import ReviewStore, as_utc
 
-SubtaskState = Literal["waiting", "ready", "drafting", "in_review", "rework", "with_person", "done"]
-"""Where a subtask stands: `waiting` for a dependency; `ready` for the AI to draft; `drafting`
-(an agent holds a live claim); `in_review` (a draft waits for its reviewer); `rework` (the draft
-was rejected and the reviewer redoes it); `with_person` (a person's, dependencies finished);
-`done` (an approved or edited draft, or submitted work)."""
-
 AgentLiveness = Literal["live", "lost", "stopped"]
-"""A running agent whose heartbeat is older than its lease is lost (killed, or its machine gone)."""
+"""An agent that has not signed off is lost while its heartbeat is older than its lease (killed,
+paused, cut off from the database, its machine gone) and live again once it beats."""
 
 _IN_PROGRESS: frozenset[SubtaskState] = frozenset({"drafting", "in_review", "rework"})
 
@@ -210,11 +207,11 @@ def _read(session: Session, plan_id: int) -> PlanState:
         draft = drafts.get(subtask_id)
         open_items = [i for i in items.get(subtask_id, []) if i.status == "open"]
         blocked = any(dep not in finished_keys for dep in task.depends_on)
-        state = _state(
-            done=subtask_id in finished,
-            draft=draft,
+        state = subtask_state(
+            finished=subtask_id in finished,
+            draft=None if draft is None else draft.status,
             ai_doer=row.worker in ai,
-            claimed=row.claimed_by is not None and (as_utc(row.claimed_until) or now) > now,
+            claimed=claim_live(row.claimed_by, row.claimed_until, now),
             blocked=blocked,
         )
         doer = row.worker
@@ -267,19 +264,6 @@ def _read(session: Session, plan_id: int) -> PlanState:
 def heartbeat_expired(heartbeat: datetime, lease_seconds: float, now: datetime) -> bool:
     """The one rule for a lost agent: its last heartbeat is older than its lease."""
     return (now - heartbeat).total_seconds() > lease_seconds
-
-
-def _state(*, done: bool, draft: Draft | None, ai_doer: bool, claimed: bool, blocked: bool) -> SubtaskState:
-    """The one rule for where a subtask stands (see `SubtaskState`)."""
-    if done:
-        return "done"
-    if draft is not None:
-        return "in_review" if draft.status == "pending" else "rework"
-    if blocked:
-        return "waiting"
-    if ai_doer:
-        return "drafting" if claimed else "ready"
-    return "with_person"
 
 
 def _actual_start(draft: Draft | None, items: list[WorkItem]) -> datetime | None:
@@ -336,12 +320,14 @@ def _agents(session: Session, plan_id: int, now: datetime) -> tuple[AgentView, .
     ):
         heartbeat = as_utc(row.heartbeat_at)
         assert heartbeat is not None
+        # From the heartbeat now, not from `state`: "lost" there records that another agent
+        # noticed the silence once (a re-plan trigger), and an agent that beats again is live.
         liveness: AgentLiveness = (
-            "live"
-            if row.state == "running" and not heartbeat_expired(heartbeat, row.lease_seconds, now)
-            else "stopped"
+            "stopped"
             if row.state == "stopped"
             else "lost"
+            if heartbeat_expired(heartbeat, row.lease_seconds, now)
+            else "live"
         )
         views.append(
             AgentView(row.id, row.worker, row.model, liveness, heartbeat, as_utc(row.started_at), row.drafted)  # type: ignore[arg-type]

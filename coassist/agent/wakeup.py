@@ -6,6 +6,11 @@ transaction commits, so an agent LISTENing wakes within milliseconds of a decisi
 a capacity change instead of at its next poll. SQLite has no notifications: the agent sleeps,
 backing off (`AgentConfig.max_poll_seconds`). Either way the wait ends at once when the agent is
 asked to stop.
+
+The LISTEN connection is the agent's own (not the store's pool's), named ``coassist-agent <id>``
+in ``pg_stat_activity``. When it breaks (the server restarted) the wait ends, so the agent looks
+at the store at once and meets the outage there; the next wait connects and LISTENs again, and
+ends at once too, since changes made while nobody listened were never notified.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ CHANNEL = "coassist"
 
 STOP_CHECK_SECONDS = 0.25
 """How often a LISTENing wait looks at the stop request (psycopg's wait cannot watch an Event)."""
+
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long connecting the listener may take (unless the URL says): a server that does not answer
+at all (a lost network) must not hold an idle agent's wait forever."""
 
 
 class Wakeup(Protocol):
@@ -40,24 +49,54 @@ class Nap:
 
 
 class Listen:
-    """PostgreSQL: LISTEN on a connection of the store's own pool, held while the agent runs."""
+    """PostgreSQL: LISTEN on a connection of its own, connected again after it breaks."""
 
-    def __init__(self, store: ReviewStore) -> None:
-        self._raw = store.engine.raw_connection()
-        connection: Any = self._raw.driver_connection  # psycopg's own Connection
-        connection.autocommit = True
-        connection.execute(f"LISTEN {CHANNEL}")
-        self._connection = connection
+    def __init__(self, store: ReviewStore, name: str) -> None:
+        self._dialect = store.engine.dialect
+        cargs, cparams = self._dialect.create_connect_args(store.engine.url)
+        cparams.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        self._connect_args: tuple[list[Any], dict[str, Any]] = (
+            list(cargs),
+            {**cparams, "application_name": name, "autocommit": True},
+        )
+        self._connection: Any = None  # psycopg's own Connection, while LISTENing
+        self._connect()
 
     def wait(self, seconds: float, stop: threading.Event) -> bool:
+        import psycopg
+
+        if self._connection is None:
+            # Back (True): changes made meanwhile were never notified. Still away: a nap.
+            return True if self._connect() else stop.wait(seconds)
         remaining = seconds
-        while remaining > 0 and not stop.is_set():
-            window = min(remaining, STOP_CHECK_SECONDS)
-            if any(True for _ in self._connection.notifies(timeout=window, stop_after=1)):
-                self._drain()
-                return True
-            remaining -= window
+        try:
+            while remaining > 0 and not stop.is_set():
+                window = min(remaining, STOP_CHECK_SECONDS)
+                if any(True for _ in self._connection.notifies(timeout=window, stop_after=1)):
+                    self._drain()
+                    return True
+                remaining -= window
+        except psycopg.Error:  # the connection broke: look at the store now
+            self.close()
+            return True
         return stop.is_set()
+
+    def _connect(self) -> bool:
+        """Connect and LISTEN; False (and no connection) while the server does not answer."""
+        import psycopg
+
+        cargs, cparams = self._connect_args
+        try:
+            connection = self._dialect.connect(*cargs, **cparams)
+        except psycopg.Error:
+            return False
+        try:
+            connection.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
 
     def _drain(self) -> None:
         """Drop notifications already queued: one wake-up covers a burst of changes."""
@@ -65,10 +104,17 @@ class Listen:
             pass
 
     def close(self) -> None:
-        self._connection.execute(f"UNLISTEN {CHANNEL}")
-        self._connection.autocommit = False
-        self._raw.close()  # back to the pool
+        """Stop listening (closing the connection ends its LISTEN)."""
+        import psycopg
+
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except psycopg.Error:  # already broken
+                pass
 
 
-def wakeup_for(store: ReviewStore) -> Wakeup:
-    return Listen(store) if store.engine.dialect.name == "postgresql" else Nap()
+def wakeup_for(store: ReviewStore, name: str = "coassist-agent") -> Wakeup:
+    """How an agent waits on `store`; `name` labels its LISTEN connection on PostgreSQL."""
+    return Listen(store, name) if store.engine.dialect.name == "postgresql" else Nap()

@@ -43,12 +43,14 @@ AgentState = Literal["running", "stopped", "lost"]
 """A scheduling agent's state: running until it stops; lost when another agent found its
 heartbeat older than its lease (killed, or its machine gone) and said so once in the trail."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this coassist writes and understands.
 
 2: `assignments.claimed_by` / `claimed_until` (drafting claims) and `work_items.done_by`.
 3: the scheduling agent's tables: `agents`, `plan_versions`; the team's hours, skills and costs
    on `workers`; `plans.version` / `replanned_through`; `work_items.started_at`.
+4: `assignments.claim_token`: each claim's own token, which every write made under the claim
+   compares (fencing).
 """
 
 
@@ -148,8 +150,12 @@ class Assignment(Base):
     """One row of the allocator's plan table: who does or reviews which subtask, and when.
 
     An AI worker's ``do`` row is also the drafting claim: a drafting run sets `claimed_by` (its
-    own id) and `claimed_until` (the lease) with one conditional UPDATE before generating, so
-    two runs never generate the same subtask, and a crashed run's claims lapse.
+    own id), `claimed_until` (the lease) and `claim_token` (new for each claim) with one
+    conditional UPDATE before generating, so two runs never generate the same subtask, and a
+    crashed run's claims lapse. Every later write under the claim (the drafts, a longer lease,
+    the release) compares `claimed_by` and `claim_token` in the same statement: a run that was
+    away past its lease, while another run claimed the subtask or a re-plan rewrote the row,
+    matches nothing and stores nothing (see `coassist.review.drafting`).
     """
 
     __tablename__ = "assignments"
@@ -162,6 +168,7 @@ class Assignment(Base):
     end_hour: Mapped[float] = mapped_column(Float)
     claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class Draft(Base):

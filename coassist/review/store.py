@@ -21,7 +21,7 @@ coassist raises `SchemaTooNew`.
 A new revision: change `coassist.review.schema`, then from the repository root::
 
     python -c "from alembic import command; from coassist.review.store import alembic_config; \\
-    command.revision(alembic_config(), 'what changed', rev_id='0003')"
+    command.revision(alembic_config(), 'what changed', rev_id='0005')"
 
 and write its ``upgrade``.
 """
@@ -83,7 +83,7 @@ class ReviewStore:
     --------
     >>> store = open_store("sqlite://")  # in memory, for a quick look
     >>> store.schema_version, store.schema_revision
-    (3, '0003')
+    (4, '0004')
     >>> store.close()
     """
 
