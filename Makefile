@@ -1,6 +1,6 @@
 # The two commands a new user needs (demo, test); both set up ./.venv from the lock first.
 # test-latest and lock are for maintainers: see requirements/README.md.
-.PHONY: setup demo test test-latest lock
+.PHONY: setup demo test test-latest lock adapter
 
 # ruff, mypy and the tests, with the tools of the virtual environment $(1).
 define checks
@@ -28,3 +28,13 @@ test-latest:
 # Re-resolve requirements/lock.txt and models.txt to the newest releases the ranges allow.
 lock:
 	python3 scripts/lock.py
+
+# Rebuild coassist's own adapter (coassist/llm/notebook_adapter) from its curriculum, seed 0:
+# about 3 h on a 2-core CPU; docs/model-card.md has the figures. build/ keeps the curriculum,
+# the checkpoints (a run that stops resumes with `--resume`) and the full-precision adapter.
+ADAPTER_TRAINING = --base smollm2 --seed 0 --epochs 2 --batch-size 8 --lr 3e-4 --warmup-steps 30 \
+	--r 16 --alpha 32 --max-length 768 --eval-fraction 0.04 --eval-max-new-tokens 0 --checkpoint-every 100
+adapter: setup
+	.venv/bin/coassist curriculum --seed 0 --out build/curriculum.jsonl
+	.venv/bin/coassist finetune --data build/curriculum.jsonl --out build/adapter --overwrite $(ADAPTER_TRAINING)
+	.venv/bin/python scripts/ship_adapter.py build/adapter

@@ -10,15 +10,18 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from coassist.llm.chat import GenerationSettings
+from coassist.llm.spec import DEFAULT_SPEC
 from coassist.prompt import SYSTEM_PROMPT, ContextOptions
 
 
 class Assist(Configurable):
     """Defaults for `%%assist`; each can be overridden per cell by the magic's options."""
 
-    model = Unicode("smollm2", help="Model spec: smollm2, a model or adapter directory, a hub id, or openai:URL#model.").tag(
-        config=True
-    )
+    model = Unicode(
+        DEFAULT_SPEC,
+        help="Model spec: coassist (SmolLM2 with coassist's adapter), smollm2 (the bare base), a model or "
+        "adapter directory, a hub id, or openai:URL#model.",
+    ).tag(config=True)
     device = Unicode("auto", help="'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'.").tag(config=True)
     dtype = Unicode(
         "auto",

@@ -134,6 +134,7 @@ FINETUNE_FLAGS = {
     "dropout": "--dropout",
     "target_modules": "--target-modules",
     "max_length": "--max-length",
+    "group_by_length": "--no-group-by-length",
     "seed": "--seed",
     "checkpoint_every": "--checkpoint-every",
     "keep_checkpoints": "--keep-checkpoints",

@@ -122,7 +122,8 @@ def test_resume_continues_at_the_checkpoint_with_identical_results(trained, tiny
 
 def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir: Path, tmp_path: Path) -> None:
     """Two micro-batches of 2 take the same step as one batch of 4: the loss is per answer token."""
-    common = dict(max_steps=1, dropout=0.0, checkpoint_every=0)
+    # In file order: grouping by length would put other examples in the first step of each run.
+    common = dict(max_steps=1, dropout=0.0, checkpoint_every=0, group_by_length=False)
     big = finetune_lora(tiny_config(tiny_model_dir, tmp_path / "big", batch_size=4, **common))
     accumulated = finetune_lora(
         tiny_config(tiny_model_dir, tmp_path / "acc", batch_size=2, grad_accumulation=2, **common)
@@ -257,3 +258,20 @@ def test_paths_are_normalised_once_and_typed_as_paths() -> None:
     hints = typing.get_type_hints(LoraTrainingConfig)
     assert (hints["train_file"], hints["output_dir"], hints["eval_file"]) == (Path, Path, Path | None)
     assert LoraTrainingConfig("t.jsonl", "o", target_modules="q_proj").target_modules == ("q_proj",)
+
+
+def test_the_loss_computes_logits_only_where_answers_are_and_equals_the_full_loss(tiny_model_dir: Path) -> None:
+    """Keeping only the positions that predict an answer token changes nothing but the cost."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    examples = [tokenize_example(tokenizer, chat, 192) for chat in read_sft_jsonl(EXAMPLES)[:3]]
+    batch = collate(examples, tokenizer.pad_token_id)  # rows of different lengths: answers end apart
+    with torch.no_grad():
+        kept = _answer_loss(model, batch)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        full = torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+    assert kept.item() == pytest.approx(full.item(), rel=1e-5)

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from coassist.llm.spec import DEFAULT_SPEC
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 EXIT_DATABASE_UNREACHABLE = 75
@@ -59,7 +61,7 @@ def add_agent_command(subcommands: Any) -> None:
     parser.add_argument("--db", required=True, help="the review database: a SQLAlchemy URL or an SQLite file")
     parser.add_argument("--worker", required=True, help="the plan's AI worker this agent drafts for")
     parser.add_argument("--plan", type=int, default=None, help="plan id (default: the newest with --worker)")
-    parser.add_argument("--model", default="smollm2", help="model spec (default: smollm2)")
+    parser.add_argument("--model", default=DEFAULT_SPEC, help=f"model spec (default: {DEFAULT_SPEC})")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--lease-seconds", type=float, default=60.0)

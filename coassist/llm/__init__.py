@@ -11,7 +11,7 @@ import os
 import threading
 
 from coassist.llm.chat import ChatModel, GenerationSettings, Message
-from coassist.llm.spec import ACCEPTED_SPECS, ModelSpec, parse_model_spec
+from coassist.llm.spec import ACCEPTED_SPECS, DEFAULT_SPEC, ModelSpec, parse_model_spec
 
 __all__ = [
     "ACCEPTED_SPECS",
@@ -28,7 +28,7 @@ _loaded: dict[tuple[str, str, str, int], ChatModel] = {}
 _loading_lock = threading.Lock()
 
 
-def load_chat_model(spec: str | os.PathLike[str] = "smollm2", device: str = "auto", dtype: str = "auto") -> ChatModel:
+def load_chat_model(spec: str | os.PathLike[str] = DEFAULT_SPEC, device: str = "auto", dtype: str = "auto") -> ChatModel:
     """The chat model a spec names (a path works too), loaded once per process and reused after.
 
     Loading SmolLM2 takes a second from the cache; keeping it means every `%%assist` cell

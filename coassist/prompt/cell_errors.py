@@ -220,19 +220,19 @@ def _missing_attribute_facts(exception: AttributeError) -> list[str]:
     if owner is None or not name:
         return []
     public = [attribute for attribute in dir(owner) if not attribute.startswith("_")]
-    close = difflib.get_close_matches(name, public, n=3, cutoff=0.6)
-    kind = type(owner).__name__
-    facts = [f"`{kind}` objects have no attribute `{name}`" + (f"; the nearest: {', '.join(close)}" if close else "")]
+    close = _close(name, public)
+    owner_text = f"the module `{owner.__name__}` has" if _is_module(owner) else f"`{type(owner).__name__}` objects have"
+    facts = [f"{owner_text} no attribute `{name}`" + (f"; the nearest: {', '.join(close)}" if close else "")]
     columns = _keys_of(owner) if _is_frame(owner) else None
     if columns is not None:
-        near_columns = difflib.get_close_matches(name, [str(c) for c in columns], n=3, cutoff=0.6)
+        near_columns = _close(name, [str(c) for c in columns])
         if near_columns:
             facts.append(f"the DataFrame's columns nearest to `{name}`: {', '.join(near_columns)}")
     return facts
 
 
 def _undefined_name_facts(name: str, namespace: _Namespace) -> list[str]:
-    close = difflib.get_close_matches(name, namespace.defined(), n=3, cutoff=0.6)
+    close = _close(name, namespace.defined())
     facts = []
     if close:
         facts.append(f"`{name}` is not defined; the defined names nearest to it: {', '.join(close)}")
@@ -375,6 +375,15 @@ def _is_frame(value: Any) -> bool:
 
 def _is_module(value: Any) -> bool:
     return type(value).__name__ == "module"
+
+
+def _close(name: str, candidates: list[str]) -> list[str]:
+    """Up to three of `candidates` close to `name`, closest first, ignoring case (``POSTAGE``
+    is close to ``postage``), as Python's own "Did you mean" judges closeness."""
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    return [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)]
 
 
 def _nearest(key: str, keys: list[str]) -> list[str]:

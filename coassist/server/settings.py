@@ -1,6 +1,6 @@
 """The server extension's settings, as traitlets so `jupyter_server_config.py` can set them.
 
-c.CoassistServer.model = "smollm2"            # inline completion model
+c.CoassistServer.model = "coassist"           # inline completion model
 c.CoassistServer.db_url = "sqlite:///team.db"  # review queue and current plan
 c.CoassistServer.agent_worker = "gpu0"          # also run the scheduling agent of AI worker gpu0
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
+from coassist.llm.spec import DEFAULT_SPEC
 from coassist.prompt.completion import COMPLETION_MAX_NEW_TOKENS
 from coassist.server.completion import DEADLINE_SECONDS, LOAD_RETRY_SECONDS
 
@@ -18,7 +19,7 @@ class CoassistServer(Configurable):
     """Settings of coassist's Jupyter Server extension (the REST API behind the labextension)."""
 
     model = Unicode(
-        "smollm2",
+        DEFAULT_SPEC,
         help="Model spec for inline completion (see Assist.model). A small model keeps ghost text fast.",
     ).tag(config=True)
     device = Unicode("auto", help="Device for the completion model: 'auto', 'cpu', 'cuda' or 'cuda:N'.").tag(
@@ -46,11 +47,13 @@ class CoassistServer(Configurable):
         "",
         help="On a server that serves one person (a token-only JupyterLab), the name their review "
         "decisions are recorded under, as the plans name them ('ana'). Empty: the signed-in Jupyter "
-        "user's username, which is right under JupyterHub and a random id on a token-only server.",
+        "user's username under JupyterHub; on a token-only server, whose users are anonymous ids, "
+        "the name each person gives the sidebar (Settings > coassist > Reviewer name).",
     ).tag(config=True)
     db_url = Unicode(
         "",
-        help="Review database URL or SQLite path; empty means $COASSIST_DB, else the per-user default.",
+        help="Review database URL or SQLite path the sidebar reads, unless the current notebook showed "
+        "its own with show_in_sidebar(store); empty means $COASSIST_DB, else the per-user default.",
     ).tag(config=True)
     agent_worker = Unicode(
         "",
@@ -58,7 +61,7 @@ class CoassistServer(Configurable):
         "thread of the server, drafting with `agent_model` on `db_url`. Empty (the default): no agent; "
         "run `coassist agent` instead where the GPU is.",
     ).tag(config=True)
-    agent_model = Unicode("smollm2", help="Model spec the server's agent drafts with (see agent_worker).").tag(
+    agent_model = Unicode(DEFAULT_SPEC, help="Model spec the server's agent drafts with (see agent_worker).").tag(
         config=True
     )
     agent_plan = Int(0, min=0, help="Plan id the server's agent serves; 0: the newest plan with agent_worker.").tag(

@@ -63,5 +63,11 @@ def output_dir(name: str, path: Path) -> None:
         )
 
 
+def output_file(name: str, path: Path) -> None:
+    """A file to write: absent or a file, never a directory (its folder is created)."""
+    if path.is_dir():
+        raise InvalidTrainingConfig(f"{name} {path} is a directory; pass a file path such as data/curriculum.jsonl", name)
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -19,13 +19,25 @@ if TYPE_CHECKING:
 
 
 def add_train_commands(subparsers: Any) -> None:
-    """Register `finetune` and `train-router` on the `coassist` command's subparsers.
+    """Register `curriculum`, `finetune` and `train-router` on the `coassist` command's subparsers.
 
-    Their options are the fields of `LoraTrainingConfig` and `RouterTrainingConfig`
-    (see `coassist.train._config_cli`): flags, defaults, types and help come from there.
+    Their options are the fields of `CurriculumConfig`, `LoraTrainingConfig` and
+    `RouterTrainingConfig` (see `coassist.train._config_cli`): flags, defaults, types and help
+    come from there.
     """
+    from coassist.train.curriculum import CurriculumConfig
     from coassist.train.lora import LoraTrainingConfig
     from coassist.train.router_training import RouterTrainingConfig
+
+    curriculum = subparsers.add_parser(
+        "curriculum",
+        help="write the training curriculum of coassist's own adapter",
+        description="Write the curriculum the shipped adapter is trained on: questions about random "
+        "DataFrames, real errors, code requests and completions, every answer computed and checked. "
+        "Train on it with `coassist finetune --data OUT`.",
+    )
+    _config_cli.add_options(curriculum, CurriculumConfig)
+    curriculum.set_defaults(run=_run_curriculum)
 
     finetune = subparsers.add_parser(
         "finetune",
@@ -46,6 +58,28 @@ def add_train_commands(subparsers: Any) -> None:
     )
     _config_cli.add_options(router, RouterTrainingConfig)
     router.set_defaults(run=_run_train_router)
+
+
+def _run_curriculum(args: argparse.Namespace) -> int:
+    from coassist.train.curriculum import CurriculumConfig, build_curriculum
+    from coassist.train.curriculum.disjoint import evaluation_overlaps
+
+    try:
+        config = _config_cli.config_from(CurriculumConfig, args)
+        curriculum = build_curriculum(config)
+        overlaps = evaluation_overlaps(curriculum.examples)
+        if overlaps:
+            shown = "; ".join(overlaps[:5]) + (f"; and {len(overlaps) - 5} more" if len(overlaps) > 5 else "")
+            print(f"coassist curriculum: not written, it overlaps the evaluation: {shown}", file=sys.stderr)
+            return 1
+        curriculum.write(config.output)
+    except (CoassistError, ValueError, OSError) as error:
+        return _refuse("curriculum", error, _config_cli.flags(CurriculumConfig))
+    counts = curriculum.counts()
+    kinds = ", ".join(f"{kind} {counts[kind]}" for kind in ("table", "error", "code", "completion"))
+    print(f"{len(curriculum.examples)} examples ({kinds}) written to {config.output}")
+    print(f"{len(curriculum.dropped)} drawn examples failed their check and were left out")
+    return 0
 
 
 def _run_finetune(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from coassist.eval.team import CHRF_PASS, TeamTask
 from coassist.llm.chat import GenerationSettings
 from coassist.llm.device import resolve_device, training_dtype
 from coassist.llm.loading import adapter_base_spec, load_model_and_tokenizer
-from coassist.llm.spec import ModelSpec
+from coassist.llm.spec import DEFAULT_SPEC, ModelSpec
 from coassist.train import _checks as checks
 from coassist.train.checkpoints import (
     TrainerState,
@@ -99,10 +99,10 @@ class LoraTrainingConfig:
         metadata={"flag": "--out", "help": "directory for the adapter and its checkpoints"}
     )
     base: str = field(
-        default="smollm2",
+        default=DEFAULT_SPEC,
         metadata={
-            "help": "model spec to adapt; an adapter spec continues training that adapter "
-            "(its own rank, alpha and target modules then apply)"
+            "help": "model spec to adapt; an adapter spec continues training that adapter (its own rank, "
+            "alpha and target modules then apply), as the default, coassist's own adapter, is continued"
         },
     )
     eval_file: Path | None = field(
@@ -164,6 +164,13 @@ class LoraTrainingConfig:
     )
     max_length: int = field(
         default=512, metadata={"help": "tokens per conversation; longer ones are cut on the right"}
+    )
+    group_by_length: bool = field(
+        default=True,
+        metadata={
+            "help": "batch conversations of similar length together (less padding: faster, above all on "
+            "a CPU); the batches are still drawn in a seeded random order"
+        },
     )
     seed: int = field(
         default=0,
@@ -420,7 +427,8 @@ def finetune_lora(config: LoraTrainingConfig) -> LoraResult:
     if loss_before is None:
         loss_before = evaluate_loss(model, held_out, config.batch_size, pad)
 
-    order = _BatchOrder(len(train), config.batch_size, config.seed)
+    lengths = [len(example.input_ids) for example in train] if config.group_by_length else None
+    order = _BatchOrder(len(train), config.batch_size, config.seed, lengths)
     history: list[StepRecord] = []
     model.train()
     bar = tqdm(
@@ -545,14 +553,22 @@ def evaluate_loss(model: Any, examples: list[TokenizedExample], batch_size: int,
 def _answer_loss(model: Any, batch: Batch) -> torch.Tensor:
     """Cross-entropy summed over the answer tokens of `batch`: the one loss, for training and
     evaluation. Summed, not averaged: the caller divides by the answer tokens of the whole step
-    (training) or of the whole held-out set (evaluation), so batch boundaries do not weigh in."""
+    (training) or of the whole held-out set (evaluation), so batch boundaries do not weigh in.
+
+    Logits are computed only at the positions that predict an answer token in some row
+    (`logits_to_keep`): a prompt is most of a conversation, and its logits over a 49k-word
+    vocabulary would cost a gigabyte a batch and a tenth of the time, for nothing.
+    """
     device = next(model.parameters()).device
     batch = {name: tensor.to(device) for name, tensor in batch.items()}
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
-    # token t predicts token t+1: compare logits[:, :-1] with labels[:, 1:]
+    targets = batch["labels"][:, 1:]  # token t+1 is predicted at position t
+    positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)  # (K,)
+    logits = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, logits_to_keep=positions
+    ).logits  # (B, K, V)
     return F.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(),  # (B*(T-1), V)
-        batch["labels"][:, 1:].flatten(),  # (B*(T-1),)
+        logits.flatten(0, 1).float(),  # (B*K, V)
+        targets[:, positions].flatten(),  # (B*K,)
         ignore_index=IGNORE_INDEX,
         reduction="sum",
     )
@@ -595,21 +611,39 @@ class _BatchOrder:
 
     The order depends only on (seed, epoch), never on the global RNG, so a resumed run sees
     exactly the batches the uninterrupted run would have seen.
+
+    With `lengths` (group by length), each run of `LENGTH_GROUP` batches' worth of the shuffled
+    examples is sorted by length before it is cut into batches, and the batches are then
+    shuffled: a batch pads its examples to its longest, and on a CPU the padding costs as much
+    as the tokens. The examples a batch holds stay random across the run.
     """
 
-    def __init__(self, examples: int, batch_size: int, seed: int) -> None:
+    LENGTH_GROUP = 32
+
+    def __init__(self, examples: int, batch_size: int, seed: int, lengths: list[int] | None = None) -> None:
         self.examples = examples
         self.batch_size = batch_size
         self.seed = seed
+        self.lengths = lengths
         self.per_epoch = math.ceil(examples / batch_size)
-        self._orders: dict[int, list[int]] = {}
+        self._batches: dict[int, list[list[int]]] = {}
 
     def micro_batch(self, k: int) -> list[int]:
         epoch, index = divmod(k, self.per_epoch)
-        if epoch not in self._orders:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._orders[epoch] = torch.randperm(self.examples, generator=generator).tolist()
-        return self._orders[epoch][index * self.batch_size : (index + 1) * self.batch_size]
+        if epoch not in self._batches:
+            self._batches[epoch] = self._epoch(epoch)
+        return self._batches[epoch][index]
+
+    def _epoch(self, epoch: int) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(self.examples, generator=generator).tolist()
+        if self.lengths is not None:
+            lengths, group = self.lengths, self.batch_size * self.LENGTH_GROUP
+            order = [i for start in range(0, len(order), group) for i in sorted(order[start : start + group], key=lambda i: -lengths[i])]
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        if self.lengths is not None:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        return batches
 
 
 def _learning_rate(config: LoraTrainingConfig, step: int, total_steps: int) -> float:
