@@ -300,6 +300,17 @@ class InvalidRequest(CoassistError, ValueError):
         super().__init__(message)
 
 
+class LinkedDatabaseGone(CoassistError, FileNotFoundError):
+    """The SQLite file a notebook showed in the sidebar no longer exists (HTTP 410)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(
+            f"the review database {url}, which this notebook showed in the sidebar, no longer exists; "
+            "run show_in_sidebar(store) in the notebook with a store that does"
+        )
+
+
 class CompletionModelUnavailable(CoassistError, RuntimeError):
     """The inline-completion model failed to load; the server does not try again for `retry_after_s`."""
 

@@ -401,12 +401,13 @@ def test_coassist_status_names_the_known_plans(seeded_db: str, capsys: pytest.Ca
 
 
 async def test_get_team_answers_the_newest_plan_as_the_contract_says(jp_fetch: Any) -> None:
-    code, body = await fetch_json(jp_fetch, "team")
+    code, reply = await fetch_json(jp_fetch, "team")
     assert code == 200
-    jsonschema.Draft202012Validator(schema_for("TeamStatus")).validate(body)
+    jsonschema.Draft202012Validator(schema_for("TeamReply")).validate(reply)
+    body = reply["status"]
     assert (body["plan"]["id"], body["counts"]["in_review"], body["latest_change"]) == (1, 2, None)
     _, same = await fetch_json(jp_fetch, "team", params={"plan": "1"})
-    assert same["plan"] == body["plan"]
+    assert same["status"]["plan"] == body["plan"]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from coassist.agent.status import status_of
 from coassist.errors import DraftAlreadyDecided
 from coassist.review import Decision, DecisionResult, QueueItem
 from coassist.server import replies
@@ -27,8 +28,10 @@ from coassist.server.completion import Completion
 from coassist.server.contract import ACTIONS, CONTRACT, DECIDED_STATUSES, DEFINITIONS, schema_for
 from coassist.server.plan_summary import PlanSummary, WorkerShare
 from coassist.server.requests import COMPLETION_FIELDS, DECISION_FIELDS, parse_completion, parse_decision
+from coassist.server.store_access import Database, StoreAccess
 
 # jp_server_config and review_db are fixtures: the same server and database as the handler tests.
+from tests.test_agent_status import team_state
 from tests.test_server_handlers import expect_error, fetch_json
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -58,6 +61,11 @@ def decided(action: str, work_item_id: int | None = None) -> DecisionResult:
 
 
 SHARES = (WorkerShare("ana", "human", 1 / 3, ("review a", "c")), WorkerShare("gpu", "ai", 2.0, ()))
+ACCESS = StoreAccess(lambda: pytest.fail("a serializer opened the store"))
+SERVERS = Database(ACCESS, "sqlite:////srv/coassist.db", "server")
+NOTEBOOKS = Database(ACCESS, "postgresql+psycopg://ana:***@db/coassist", "notebook")
+GONE = Database(None, "sqlite:////tmp/scratch/team.db", "notebook")
+TEAM = status_of(team_state(), None)
 SUMMARY = PlanSummary(3, "", "sales", assignments=4, makespan_hours=6.3, pending_drafts=2, workers=SHARES)
 WINNER = DraftAlreadyDecided(7, "a", "approved", "ana", WHEN)
 
@@ -67,10 +75,18 @@ SERIALIZERS: dict[Callable[..., dict[str, Any]], tuple[str, list[tuple[Any, ...]
         "CompletionReply",
         [(Completion("x", "m", False),), (Completion("", "m", True),)],
     ),
-    replies.plan_json: ("PlanReply", [(None,), (SUMMARY,), (PlanSummary(1, "week 1", "p", 0, 0.0, 0, ()),)]),
+    replies.database_json: ("Database", [(SERVERS,), (NOTEBOOKS,), (GONE,)]),
+    replies.plan_json: (
+        "PlanReply",
+        [(None, SERVERS), (None, NOTEBOOKS), (None, GONE), (SUMMARY, SERVERS), (PlanSummary(1, "week 1", "p", 0, 0.0, 0, ()), NOTEBOOKS)],
+    ),
     replies.worker_json: ("PlanWorker", [(share,) for share in SHARES]),
     replies.queue_item_json: ("ReviewItem", [(queue_item(), "week 1"), (queue_item(None), "")]),
-    replies.review_list_json: ("ReviewList", [([], {}), ([queue_item(), queue_item(None)], {3: "week 1"})]),
+    replies.review_list_json: (
+        "ReviewList",
+        [([], {}, GONE, None), ([queue_item(), queue_item(None)], {3: "week 1"}, SERVERS, "ana")],
+    ),
+    replies.team_json: ("TeamReply", [(TEAM, SERVERS), (None, SERVERS), (None, GONE)]),
     replies.decision_json: ("DecisionResult", [(decided(a),) for a in ACTIONS] + [(decided("reject", 12),)]),
     replies.error_json: ("ErrorReply", [("the request body is empty; send a JSON object",)]),
     replies.conflict_json: ("ErrorReply", [(str(WINNER), WINNER), ("stale: reload it", None)]),
@@ -106,7 +122,7 @@ def test_a_plan_is_sent_as_data_not_display_text() -> None:
     item = replies.queue_item_json(queue_item(), "week 1")
     assert (item["plan_id"], item["plan_name"], "plan" in item) == (3, "week 1", False)
     assert item["created_at"] == "2025-03-01T09:30:00+00:00"
-    plan = replies.plan_json(SUMMARY)
+    plan = replies.plan_json(SUMMARY, SERVERS)
     assert (plan["id"], plan["name"]) == (3, "")  # the name as imported; the message names it
     assert plan["message"] == "sales / plan 3: 4 assignments, makespan 6.3 h, 2 drafts awaiting review."
     assert plan["workers"][0] == {
@@ -142,7 +158,15 @@ def test_the_parsers_take_exactly_the_contract_fields() -> None:
     assert COMPLETION_FIELDS == tuple(DEFINITIONS["CompletionRequest"]["properties"])
     assert ACTIONS == tuple(d.value for d in Decision)
     assert DECIDED_STATUSES == tuple(d.status for d in Decision)
-    full = {"id": 3, "version": 1, "action": "edit", "text": "fixed", "note": "typo", "reviewer": "ana"}
+    full = {
+        "id": 3,
+        "version": 1,
+        "action": "edit",
+        "text": "fixed",
+        "note": "typo",
+        "reviewer": "ana",
+        "database": "sqlite:////srv/coassist.db",
+    }
     check("ReviewDecision", full)
     parse_decision(json.dumps(full).encode())
     minimal = {"id": 3, "action": "approve"}
@@ -161,6 +185,8 @@ async def test_every_live_reply_follows_the_contract(jp_fetch: Any) -> None:
     assert {(r["plan_id"], r["plan_name"]) for r in queue["reviews"]} == {(1, "week 1")}
     _, plan = await fetch_json(jp_fetch, "plan")
     check("PlanReply", plan)
+    _, team = await fetch_json(jp_fetch, "team")
+    check("TeamReply", team)
     draft = queue["reviews"][0]
     decision = {"id": draft["id"], "version": draft["version"], "action": "approve"}
     check("ReviewDecision", decision)

@@ -20,8 +20,6 @@ from coassist.review import (
     review_queue,
     work_items,
 )
-from coassist.server.plan_summary import current_plan
-from coassist.server.replies import plan_json
 from tests.test_review_support import ScriptedModel, small_plan
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -195,15 +193,6 @@ async def test_complete_answers_with_the_configured_model(jp_fetch: Any, tiny_mo
 async def test_complete_rejects_a_prefix_that_is_not_text(jp_fetch: Any) -> None:
     error = await expect_error(jp_fetch, "complete", 400, {"prefix": 3})
     assert "'prefix'" in error["message"]
-
-
-def test_plan_summary_without_a_plan(tmp_path: Path) -> None:
-    with open_store(str(tmp_path / "empty.db")) as store:
-        plan = plan_json(current_plan(store))
-    assert plan == {
-        "available": False,
-        "message": "No plan yet: import one with coassist.review.import_plan(store, ...).",
-    }
 
 
 # --- who decides: the signed-in user, and what the server's Authorizer allows ------------------------

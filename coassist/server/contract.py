@@ -23,6 +23,7 @@ from typing import Any, get_args
 from coassist.agent.state import AgentLiveness, SubtaskState
 from coassist.review.decisions import Decision
 from coassist.review.schema import DecisionName, DraftStatus
+from coassist.server.store_access import DatabaseSource
 
 # The closed sets come from the review layer, which stores them: the contract only publishes them.
 Action = DecisionName
@@ -67,6 +68,10 @@ DEFINITIONS: dict[str, JSON] = {
         {"prefix": _TEXT, "suffix": _TEXT, "path": _TEXT}, optional=("suffix", "path")
     ),
     "CompletionReply": _object({"text": _TEXT, "model": _TEXT, "cancelled": _BOOL}),
+    # Every GET below takes ?kernel=ID (the current notebook's kernel) and says which database it
+    # read: the one that notebook showed with show_in_sidebar, else the server's.
+    "DatabaseSource": {"enum": list(get_args(DatabaseSource))},
+    "Database": _object({"url": _TEXT, "source": _ref("DatabaseSource")}),
     # GET /coassist/plan
     "PlanWorker": _object({"worker": _TEXT, "kind": _TEXT, "hours": _NUMBER, "subtasks": _array(_TEXT)}),
     "PlanSummary": _object(
@@ -79,9 +84,10 @@ DEFINITIONS: dict[str, JSON] = {
             "makespan_hours": _NUMBER,
             "pending_drafts": _INT,
             "workers": _array(_ref("PlanWorker")),
+            "database": _ref("Database"),
         }
     ),
-    "PlanUnavailable": _object({"available": {"const": False}, "message": _TEXT}),
+    "PlanUnavailable": _object({"available": {"const": False}, "message": _TEXT, "database": _ref("Database")}),
     "PlanReply": {"oneOf": [_ref("PlanSummary"), _ref("PlanUnavailable")]},
     # GET /coassist/reviews
     "ReviewItem": _object(
@@ -100,8 +106,13 @@ DEFINITIONS: dict[str, JSON] = {
             "created_at": _TIME,
         }
     ),
-    "ReviewList": _object({"reviews": _array(_ref("ReviewItem"))}),
-    # POST /coassist/reviews; `reviewer` is checked and ignored (the signed-in user decides).
+    # `decided_as`: whom this server records decisions under; null when it cannot tell (a
+    # token-only JupyterLab), and then a decision must carry `reviewer`.
+    "ReviewList": _object(
+        {"reviews": _array(_ref("ReviewItem")), "database": _ref("Database"), "decided_as": _nullable(_TEXT)}
+    ),
+    # POST /coassist/reviews[?kernel=ID]; `reviewer` counts only where `decided_as` is null;
+    # `database` is the URL the draft was listed from (a 409 if the request reads another).
     "ReviewAction": {"enum": list(ACTIONS)},
     "DecidedStatus": {"enum": list(DECIDED_STATUSES)},
     "ReviewDecision": _object(
@@ -112,8 +123,9 @@ DEFINITIONS: dict[str, JSON] = {
             "text": _TEXT,
             "note": _TEXT,
             "reviewer": _TEXT,
+            "database": _TEXT,
         },
-        optional=("version", "text", "note", "reviewer"),
+        optional=("version", "text", "note", "reviewer", "database"),
     ),
     "DecisionResult": _object(
         {
@@ -132,8 +144,8 @@ DEFINITIONS: dict[str, JSON] = {
         {"id": _INT, "subtask": _TEXT, "status": _ref("DecidedStatus"), "decided_by": _TEXT}
     ),
     "ErrorReply": _object({"message": _TEXT, "current": _nullable(_ref("DecisionConflict"))}, ("current",)),
-    # GET /coassist/team[?plan=ID]: `coassist.agent.status.TeamStatus.as_dict()`; hours count
-    # from the plan's creation.
+    # GET /coassist/team[?plan=ID]: `coassist.agent.status.TeamStatus.as_dict()` as `status`;
+    # hours count from the plan's creation. A database without plans is `TeamUnavailable`.
     "SubtaskState": {"enum": list(get_args(SubtaskState))},
     "AgentLiveness": {"enum": list(get_args(AgentLiveness))},
     "TeamPlan": _object({"id": _INT, "project": _TEXT, "name": _TEXT, "version": _INT}),
@@ -211,6 +223,9 @@ DEFINITIONS: dict[str, JSON] = {
             "read_at": _TIME,
         }
     ),
+    "TeamView": _object({"available": {"const": True}, "database": _ref("Database"), "status": _ref("TeamStatus")}),
+    "TeamUnavailable": _object({"available": {"const": False}, "database": _ref("Database"), "message": _TEXT}),
+    "TeamReply": {"oneOf": [_ref("TeamView"), _ref("TeamUnavailable")]},
 }
 
 CONTRACT: JSON = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": DEFINITIONS}

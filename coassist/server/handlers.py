@@ -6,12 +6,15 @@
 - **Authorisation**: `@authorized` asks the server's Authorizer (`ServerApp.authorizer_class`)
   about the resource ``"coassist"``: reading the queue or the plan is ``read``, a decision is
   ``write``, a completion is ``execute`` (it runs the model). A refusal is 403.
-- **Identity**: a decision is recorded under the signed-in user's ``username`` (JupyterHub's user
-  name; a per-browser random id on a token-only single-user server, where the person running it
-  sets ``CoassistServer.reviewer_name`` to the name the plans use). Not ``name``: users may
-  change their display name through ``PATCH /api/me``. A ``reviewer`` in the body is checked
-  (a string of at most `MAX_NAME_CHARS`) and then ignored; the reply's ``decided_by`` says who
-  was recorded.
+- **Identity**: a decision is recorded under ``CoassistServer.reviewer_name`` when set, else the
+  signed-in user's ``username`` (JupyterHub's user name). Not ``name``: users may change their
+  display name through ``PATCH /api/me``. A token-only JupyterLab signs every browser in as an
+  anonymous random id, which names nobody: there the decision carries ``reviewer``, the name
+  the person gave the sidebar (whoever holds the token owns the server, so their word is the
+  setting's). Elsewhere a body ``reviewer`` is checked and ignored. The queue's ``decided_as``
+  and the reply's ``decided_by`` say who is recorded.
+- **Database**: each request reads the database the current notebook showed in the sidebar
+  (``?kernel=ID``, see `coassist.server.sidebar_link`), else the server's own, and says which.
 - **Input**: bodies and queries are checked by `coassist.server.requests` before anything is read
   or stored; a refused request is a 400 naming the field, and stores nothing.
 - **Blocking work** runs off the event loop: store calls on `StoreAccess` threads, model loading
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from http.client import responses
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -38,12 +43,13 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from sqlalchemy.exc import OperationalError
 
-from coassist.agent.status import team_status
+from coassist.agent.status import TeamStatus, team_status
 from coassist.errors import (
     CompletionModelUnavailable,
     DraftAlreadyDecided,
     EndpointError,
     InvalidRequest,
+    LinkedDatabaseGone,
     NotInStore,
     PromptTooLong,
     ReviewConflict,
@@ -51,7 +57,7 @@ from coassist.errors import (
 )
 from coassist.review import QueueItem, ReviewStore, decide, review_queue
 from coassist.server.completion import CompletionService
-from coassist.server.plan_summary import current_plan, plan_names
+from coassist.server.plan_summary import current_plan, newest_plan_id, plan_names
 from coassist.server.replies import (
     completion_json,
     conflict_json,
@@ -59,16 +65,30 @@ from coassist.server.replies import (
     error_json,
     plan_json,
     review_list_json,
+    team_json,
 )
-from coassist.server.requests import parse_completion, parse_decision, parse_plan_query, parse_queue_query
-from coassist.server.store_access import StoreAccess
-
-T = TypeVar("T")
+from coassist.server.requests import (
+    parse_completion,
+    parse_decision,
+    parse_kernel_query,
+    parse_plan_query,
+    parse_queue_query,
+)
+from coassist.server.sidebar_link import is_missing_file, linked_url
+from coassist.server.store_access import Database, LinkedStores, StoreAccess, shown_url
 
 AUTH_RESOURCE = "coassist"
 STORE_BUSY_MESSAGE = "the review database is busy; try again"
 STORE_BUSY_RETRY_S = 5
 UNEXPECTED_MESSAGE = "coassist hit an unexpected error; the Jupyter server log has the details"
+ANONYMOUS_ID = re.compile(r"[0-9a-f]{32}")
+"""The username jupyter_server gives each browser of a token-only server (a uuid4 in hex, with
+the display name "Anonymous <moon>"): an id, not a person."""
+NAME_NEEDED_MESSAGE = (
+    "this JupyterLab cannot tell who you are (its users sign in with a token only), so a decision "
+    "must say 'reviewer': enter your name when the sidebar asks (Settings > coassist > Reviewer "
+    "name), or set c.CoassistServer.reviewer_name"
+)
 
 
 class Refusal(tornado.web.HTTPError):
@@ -107,6 +127,8 @@ def refusals(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[
             raise Refusal(400, str(error)) from None
         except NotInStore as error:
             raise Refusal(404, str(error)) from None
+        except LinkedDatabaseGone as error:
+            raise Refusal(410, str(error)) from None
         except SchemaTooNew as error:
             raise Refusal(503, str(error)) from None
         except OperationalError as error:
@@ -134,19 +156,44 @@ class CoassistHandler(APIHandler):
     def store_access(self) -> StoreAccess:
         return self.settings["coassist_store"]
 
-    async def in_store(self, work: Callable[[ReviewStore], T]) -> T:
-        """`work(store)` on a store thread, so a locked database never blocks the event loop."""
-        return await self.store_access.run(work)
+    def database(self) -> Database:
+        """The database this request reads: the one the ``kernel`` query's notebook showed with
+        `show_in_sidebar` (a kernel this server runs), else the server's own."""
+        kernel_id = parse_kernel_query(self.get_query_argument("kernel", None))
+        url = None
+        if kernel_id is not None and kernel_id in self.kernel_manager:
+            url = linked_url(Path(self.kernel_manager.get_kernel(kernel_id).connection_file))
+        if url is None:
+            return Database(self.store_access, self.settings["coassist_db_url"], "server")
+        linked: LinkedStores = self.settings["coassist_linked_stores"]
+        if is_missing_file(url):  # opening it would create an empty file in its place
+            linked.forget(url)
+            return Database(None, shown_url(url), "notebook")
+        return Database(linked.get(url), shown_url(url), "notebook")
 
-    def signed_in_user(self) -> str:
-        """Who a decision is recorded under: `CoassistServer.reviewer_name`, else the Jupyter user."""
+    def known_reviewer(self) -> str | None:
+        """Whom decisions are recorded under without asking: `CoassistServer.reviewer_name`, else
+        the signed-in user; None when the user is an anonymous id (a token-only JupyterLab)."""
         configured = self.settings.get("coassist_reviewer_name")
         if configured:
             return configured
-        username = getattr(self.current_user, "username", None)
+        user = self.current_user
+        username = getattr(user, "username", None)
         if not isinstance(username, str) or not username.strip():
-            raise Refusal(403, "coassist cannot tell who is signed in, so it cannot record a decision")
-        return username
+            return None
+        anonymous = ANONYMOUS_ID.fullmatch(username) and str(getattr(user, "name", "")).startswith("Anonymous ")
+        return None if anonymous else username
+
+    def decision_reviewer(self, claimed: str | None) -> str:
+        """Who a decision is recorded under: the known reviewer, else the name the body gave."""
+        known = self.known_reviewer()
+        if known is None:
+            if claimed is None or not claimed.strip():
+                raise Refusal(400, NAME_NEEDED_MESSAGE)
+            return claimed.strip()
+        if claimed is not None and claimed.strip() != known:
+            self.log.info("coassist: decision recorded as %r, not %r as the body said", known, claimed)
+        return known
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -221,13 +268,15 @@ class CompleteHandler(CoassistHandler):
 
 
 class PlanHandler(CoassistHandler):
-    """GET /coassist/plan → the newest plan in the review store, summarised."""
+    """GET /coassist/plan → the newest plan in the request's database, summarised."""
 
     @tornado.web.authenticated
     @authorized
     @refusals
     async def get(self) -> None:
-        self.reply(plan_json(await self.in_store(current_plan)))
+        database = self.database()
+        summary = None if database.access is None else await database.access.run(current_plan)
+        self.reply(plan_json(summary, database))
 
 
 class ReviewsHandler(CoassistHandler):
@@ -240,23 +289,29 @@ class ReviewsHandler(CoassistHandler):
         reviewer = parse_queue_query(
             self.get_query_argument("status", "pending"), self.get_query_argument("reviewer", None)
         )
-        items, names = await self.in_store(lambda store: pending_reviews(store, reviewer))
-        self.reply(review_list_json(items, names))
+        database = self.database()
+        items, names = (
+            ([], {})
+            if database.access is None
+            else await database.access.run(lambda store: pending_reviews(store, reviewer))
+        )
+        self.reply(review_list_json(items, names, database, self.known_reviewer()))
 
     @tornado.web.authenticated
     @authorized
     @refusals
     async def post(self) -> None:
         request = parse_decision(self.request.body)
-        reviewer = self.signed_in_user()
-        if request.reviewer is not None and request.reviewer.strip() != reviewer:
-            self.log.info(
-                "coassist: decision recorded as signed-in %r, not %r as the body said",
-                reviewer,
-                request.reviewer,
+        reviewer = self.decision_reviewer(request.reviewer)
+        database = self.database()
+        if request.database is not None and request.database != database.url:
+            message = (
+                f"this draft was listed from {request.database}, but the sidebar reads {database.url} "
+                "now; your decision was not stored. Refresh the queue and decide again."
             )
+            raise Refusal(409, message, body=conflict_json(message, None))
         try:
-            result = await self.in_store(
+            result = await database.store().run(
                 lambda store: decide(
                     store,
                     request.draft_id,
@@ -277,16 +332,27 @@ class ReviewsHandler(CoassistHandler):
 
 class TeamHandler(CoassistHandler):
     """GET /coassist/team[?plan=ID] → where the plan (default: the newest) stands: counts by state,
-    review queue, agents, forecast, warnings and the latest re-plan (`TeamStatus`); 404 for an
-    unknown plan or an empty store."""
+    review queue, agents, forecast, warnings and the latest re-plan (`TeamView`); a database
+    without plans is a 200 `TeamUnavailable` (an empty state, not an error), an unknown plan id 404."""
 
     @tornado.web.authenticated
     @authorized
     @refusals
     async def get(self) -> None:
         plan_id = parse_plan_query(self.get_query_argument("plan", None))
-        status = await self.in_store(lambda store: team_status(store, plan_id))
-        self.reply(status.as_dict())
+        database = self.database()
+        status = (
+            None if database.access is None else await database.access.run(lambda store: plan_status(store, plan_id))
+        )
+        self.reply(team_json(status, database))
+
+
+def plan_status(store: ReviewStore, plan_id: int | None) -> TeamStatus | None:
+    """Plan `plan_id`'s status (default: the newest plan's); None when no plan was named and the
+    store holds none."""
+    if plan_id is None and newest_plan_id(store) is None:
+        return None
+    return team_status(store, plan_id)
 
 
 def pending_reviews(store: ReviewStore, reviewer: str | None) -> tuple[list[QueueItem], dict[int, str]]:

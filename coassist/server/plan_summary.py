@@ -43,6 +43,12 @@ class PlanSummary:
     workers: tuple[WorkerShare, ...]
 
 
+def newest_plan_id(store: ReviewStore) -> int | None:
+    """The id of the newest plan in `store`; None before any plan is imported."""
+    with store.session() as session:
+        return session.scalar(select(func.max(Plan.id)))
+
+
 def current_plan(store: ReviewStore) -> PlanSummary | None:
     """The newest plan in `store`, summarised; None before any plan is imported."""
     with store.session() as session:

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from coassist.agent.status import TeamStatus
 from coassist.errors import DraftAlreadyDecided
 from coassist.review import DecisionResult, QueueItem
 from coassist.server.completion import Completion
 from coassist.server.plan_summary import PlanSummary, WorkerShare
+from coassist.server.store_access import Database
 
 JSON = dict[str, Any]
 
-NO_PLAN_MESSAGE = "No plan yet: import one with coassist.review.import_plan(store, ...)."
+NO_TEAM_MESSAGE = "No plan in this database yet, so there is no team to follow."
 
 
 def completion_json(completion: Completion) -> JSON:
@@ -26,10 +28,42 @@ def completion_json(completion: Completion) -> JSON:
     return {"text": completion.text, "model": completion.model, "cancelled": completion.cancelled}
 
 
-def plan_json(summary: PlanSummary | None) -> JSON:
+def database_json(database: Database) -> JSON:
+    """Which database a reply was read from (`Database`); the URL's password is hidden."""
+    return {"url": database.url, "source": database.source}
+
+
+def no_plan_message(database: Database) -> str:
+    """What an empty database says: which one it is, and the one call that fills it (a
+    notebook's own store, or the server's, which `show_in_sidebar` can also replace); for a
+    notebook's database that is gone, that it is."""
+    if database.gone:
+        return gone_message(database)
+    if database.source == "notebook":
+        return (
+            f"No plan yet in this notebook's review database, {database.url}. Fill it: "
+            "import_plan(store, tasks, team, plan)."
+        )
+    return (
+        f"No plan yet in the server's review database, {database.url}. Fill it from a notebook: "
+        f"import_plan(open_store({database.url!r}), tasks, team, plan). Or show a notebook's own store "
+        "here with show_in_sidebar(store), as examples/team_agent.ipynb does."
+    )
+
+
+def gone_message(database: Database) -> str:
+    """A notebook's database deleted since it was shown: an empty state, not an error (the
+    sidebar asks every few seconds), until the notebook shows another or closes."""
+    return (
+        f"The review database this notebook showed here, {database.url}, no longer exists (deleted "
+        "after the notebook ran?). Call show_in_sidebar(store) with one that does."
+    )
+
+
+def plan_json(summary: PlanSummary | None, database: Database) -> JSON:
     """GET /coassist/plan's reply: `PlanSummary`, or `PlanUnavailable` before any plan is imported."""
     if summary is None:
-        return {"available": False, "message": NO_PLAN_MESSAGE}
+        return {"available": False, "message": no_plan_message(database), "database": database_json(database)}
     return {
         "available": True,
         "id": summary.id,
@@ -39,6 +73,7 @@ def plan_json(summary: PlanSummary | None) -> JSON:
         "pending_drafts": summary.pending_drafts,
         "message": plan_message(summary),
         "workers": [worker_json(share) for share in summary.workers],
+        "database": database_json(database),
     }
 
 
@@ -94,9 +129,24 @@ def queue_item_json(item: QueueItem, plan_name: str) -> JSON:
     }
 
 
-def review_list_json(items: Sequence[QueueItem], plan_names: Mapping[int, str]) -> JSON:
-    """GET /coassist/reviews' reply (`ReviewList`), in the queue's order."""
-    return {"reviews": [queue_item_json(item, plan_names.get(item.plan_id, "")) for item in items]}
+def review_list_json(
+    items: Sequence[QueueItem], plan_names: Mapping[int, str], database: Database, decided_as: str | None
+) -> JSON:
+    """GET /coassist/reviews' reply (`ReviewList`), in the queue's order; `decided_as` is whom
+    decisions are recorded under (None: the server cannot tell, the client names the reviewer)."""
+    return {
+        "reviews": [queue_item_json(item, plan_names.get(item.plan_id, "")) for item in items],
+        "database": database_json(database),
+        "decided_as": decided_as,
+    }
+
+
+def team_json(status: TeamStatus | None, database: Database) -> JSON:
+    """GET /coassist/team's reply: `TeamView`, or `TeamUnavailable` for a database without plans."""
+    if status is None:
+        message = gone_message(database) if database.gone else NO_TEAM_MESSAGE
+        return {"available": False, "database": database_json(database), "message": message}
+    return {"available": True, "database": database_json(database), "status": status.as_dict()}
 
 
 def decision_json(result: DecisionResult) -> JSON:

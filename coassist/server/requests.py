@@ -7,7 +7,7 @@ string is bounded, and a string that the database could not store (NUL, a lone s
 refused here rather than failing in the driver.
 
 >>> parse_decision(b'{"id": 3, "action": "approve"}')
-DecisionRequest(draft_id=3, action='approve', version=None, text=None, note='', reviewer=None)
+DecisionRequest(draft_id=3, action='approve', version=None, text=None, note='', reviewer=None, database=None)
 >>> parse_decision(b'{"id": 3.9, "action": "approve"}')
 Traceback (most recent call last):
 ...
@@ -17,6 +17,7 @@ coassist.errors.InvalidRequest: 'id' must be an integer draft id, got 3.9
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,8 @@ MAX_COMPLETION_BODY_BYTES = 4 * 1024 * 1024
 """A completion body: two cells' worth at MAX_CELL_CHARS, mostly ASCII code, with JSON escapes."""
 
 MAX_PATH_CHARS = 4096
-"""A notebook path (PATH_MAX on Linux); the server does not use it beyond logging."""
+"""A notebook path (PATH_MAX on Linux); the server does not use it beyond logging. Also the
+longest database URL a decision may name (an SQLite URL is a path behind ``sqlite:///``)."""
 
 DECISION_FIELDS = fields("ReviewDecision")
 COMPLETION_FIELDS = fields("CompletionRequest")
@@ -60,8 +62,9 @@ COMPLETION_FIELDS = fields("CompletionRequest")
 
 @dataclass(frozen=True)
 class DecisionRequest:
-    """POST /coassist/reviews, checked. `reviewer` is what the body claimed (or None); the
-    handler records the signed-in user instead."""
+    """POST /coassist/reviews, checked. `reviewer` is the name the body gave (or None); the
+    handler uses it only where it cannot tell who is signed in. `database` is the URL the draft
+    was listed from (None: not said)."""
 
     draft_id: int
     action: Action
@@ -69,6 +72,7 @@ class DecisionRequest:
     text: str | None
     note: str
     reviewer: str | None
+    database: str | None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ def parse_decision(raw: bytes) -> DecisionRequest:
         text=text,
         note=optional_text(body, "note", MAX_NOTE_CHARS) or "",
         reviewer=optional_text(body, "reviewer", MAX_NAME_CHARS),
+        database=optional_text(body, "database", MAX_PATH_CHARS),
     )
 
 
@@ -232,3 +237,29 @@ def parse_plan_query(plan: str | None) -> int | None:
     if not (plan.isascii() and plan.isdigit()):
         raise InvalidRequest(f"'plan' must be a plan id (a whole number), got {_shown(plan)}", "plan")
     return row_id(int(plan), "plan", "a plan id")
+
+
+def parse_kernel_query(kernel: str | None) -> str | None:
+    """The ``kernel`` query of every request: the id of the notebook kernel whose sidebar asks
+    (Jupyter's kernel ids are UUIDs), or None when no notebook is current.
+
+    >>> parse_kernel_query("0b6e3c4e-5d1f-4c55-9a38-1f0e8c1b2a77")
+    '0b6e3c4e-5d1f-4c55-9a38-1f0e8c1b2a77'
+    >>> parse_kernel_query("../../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    coassist.errors.InvalidRequest: 'kernel' must be a kernel id (a UUID such as 0b6e3c4e-5d1f-4c55-9a38-1f0e8c1b2a77), got "../../etc/passwd"
+    """
+    if kernel is None:
+        return None
+    try:
+        canonical = str(uuid.UUID(kernel))
+    except ValueError:
+        canonical = None
+    if canonical != kernel:
+        raise InvalidRequest(
+            "'kernel' must be a kernel id (a UUID such as 0b6e3c4e-5d1f-4c55-9a38-1f0e8c1b2a77), "
+            f"got {_shown(kernel)}",
+            "kernel",
+        )
+    return kernel

@@ -12,9 +12,13 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
-from coassist.review import ReviewStore
+from sqlalchemy.engine import make_url
+
+from coassist.errors import LinkedDatabaseGone
+from coassist.review import ReviewStore, open_store
 
 T = TypeVar("T")
 
@@ -53,3 +57,62 @@ class StoreAccess:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()
+
+
+DatabaseSource = Literal["notebook", "server"]
+"""Whose database a request read: the one the current notebook showed with `show_in_sidebar`,
+or the server's own (`CoassistServer.db_url`)."""
+
+
+@dataclass(frozen=True)
+class Database:
+    """The review database a request reads: its store, its URL as people see it (password
+    hidden) and whose it is."""
+
+    access: StoreAccess | None
+    """None when it is gone: the SQLite file a notebook showed has been deleted since."""
+    url: str
+    source: DatabaseSource
+
+    @property
+    def gone(self) -> bool:
+        return self.access is None
+
+    def store(self) -> StoreAccess:
+        """Its store, for a write; `LinkedDatabaseGone` when there is none (reads say so quietly)."""
+        if self.access is None:
+            raise LinkedDatabaseGone(self.url)
+        return self.access
+
+
+def shown_url(url: str) -> str:
+    """A database URL with its password hidden, as replies and the sidebar show it.
+
+    >>> shown_url("postgresql+psycopg://ana:secret@db/coassist")
+    'postgresql+psycopg://ana:***@db/coassist'
+    """
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class LinkedStores:
+    """The stores notebooks showed in the sidebar, one `StoreAccess` per database URL, opened
+    on first use and kept while they are asked for (a notebook's sidebar polls every few
+    seconds; opening a store checks its schema)."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, StoreAccess] = {}
+
+    def get(self, url: str) -> StoreAccess:
+        if url not in self._stores:
+            self._stores[url] = StoreAccess(lambda: open_store(url))
+        return self._stores[url]
+
+    def forget(self, url: str) -> None:
+        """Close the store of a database that is gone (its engine would read a deleted file)."""
+        access = self._stores.pop(url, None)
+        if access is not None:
+            access.close()
+
+    def close(self) -> None:
+        for url in list(self._stores):
+            self.forget(url)

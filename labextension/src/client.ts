@@ -8,11 +8,10 @@ import {
   IDecisionResult,
   IErrorReply,
   IReviewDecision,
-  IReviewItem,
   IReviewList,
-  ITeamStatus,
   PlanReply,
-  ReviewConflictError
+  ReviewConflictError,
+  TeamReply
 } from './tokens';
 
 /**
@@ -30,32 +29,29 @@ export class CoassistClient implements ICoassistClient {
     });
   }
 
-  async plan(): Promise<PlanReply> {
-    return this.request<PlanReply>('plan', {});
+  async plan(kernel?: string): Promise<PlanReply> {
+    return this.request<PlanReply>('plan', {}, kernel);
   }
 
-  async reviews(status = 'pending'): Promise<IReviewItem[]> {
-    const reply = await this.request<IReviewList>(
-      `reviews?status=${encodeURIComponent(status)}`,
-      {}
+  async reviews(kernel?: string): Promise<IReviewList> {
+    return this.request<IReviewList>('reviews', {}, kernel);
+  }
+
+  async decide(decision: IReviewDecision, kernel?: string): Promise<IDecisionResult> {
+    return this.request<IDecisionResult>(
+      'reviews',
+      { method: 'POST', body: JSON.stringify(decision) },
+      kernel
     );
-    return reply.reviews;
   }
 
-  async decide(decision: IReviewDecision): Promise<IDecisionResult> {
-    return this.request<IDecisionResult>('reviews', {
-      method: 'POST',
-      body: JSON.stringify(decision)
-    });
+  async team(kernel?: string): Promise<TeamReply> {
+    return this.request<TeamReply>('team', {}, kernel);
   }
 
-  async team(plan?: number): Promise<ITeamStatus> {
-    const query = plan === undefined ? '' : `?plan=${encodeURIComponent(String(plan))}`;
-    return this.request<ITeamStatus>(`team${query}`, {});
-  }
-
-  private async request<T>(endpoint: string, init: RequestInit): Promise<T> {
-    const url = URLExt.join(this.settings.baseUrl, 'coassist', endpoint);
+  private async request<T>(endpoint: string, init: RequestInit, kernel?: string): Promise<T> {
+    const query = kernel ? `?kernel=${encodeURIComponent(kernel)}` : '';
+    const url = URLExt.join(this.settings.baseUrl, 'coassist', endpoint) + query;
     const response = await ServerConnection.makeRequest(url, init, this.settings);
     const body = await response.text();
     const data = body ? JSON.parse(body) : {};

@@ -2,20 +2,41 @@ import { ServerConnection } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { button, heading, paragraph } from './dom';
+import { ReviewerName } from './reviewer';
 import { TeamSection } from './team';
 
 import {
   ICoassistClient,
+  IDatabase,
   IReviewItem,
+  IReviewList,
   PlanReply,
   ReviewAction,
-  ReviewConflictError
+  ReviewConflictError,
+  TeamReply
 } from './tokens';
 
+/** The notebook the sidebar follows: the current one, if any, and its kernel. */
+export interface ICurrentNotebook {
+  /** Its kernel's id; the server reads the database that kernel showed with `show_in_sidebar`. */
+  kernel?: string;
+  /** Its path, to say whose database is shown. */
+  path?: string;
+}
+
+/** Where a list of drafts came from: a decision about one of them goes back there. */
+interface IListing {
+  kernel?: string;
+  database: string;
+  decidedAs: string | null;
+}
+
 /**
- * The coassist sidebar: the plan summary, the team's status and the review queue. It only
- * renders what the server returns and forwards clicks; decisions, conflicts and plans live on
- * the server.
+ * The coassist sidebar: which database it reads, the plan summary, the team's status and the
+ * review queue. It only renders what the server returns and forwards clicks; decisions,
+ * conflicts and plans live on the server. It follows the current notebook: a notebook that
+ * called `show_in_sidebar(store)` has its store shown, any other the server's database.
  */
 export class CoassistSidebar extends Widget {
   /** How often the queue reloads while the sidebar is shown: kernels draft in the background. */
@@ -24,12 +45,24 @@ export class CoassistSidebar extends Widget {
   static readonly TEAM_POLL_MS = 3000;
   private poll: number | null = null;
   private teamPoll: number | null = null;
+  /** Counts refreshes: a reply for a notebook that is no longer current is dropped. */
+  private generation = 0;
+  /** The URL of the database shown, so a Team reply from another one reloads the rest too. */
+  private shownDatabase: string | null = null;
+  private readonly databaseNode = paragraph('jp-coassist-database', '');
+  private readonly identityNode = paragraph('jp-coassist-identity', '');
   private readonly planNode = document.createElement('section');
   private readonly team = new TeamSection();
   private readonly queueNode = document.createElement('section');
+  private readonly queueHeading = heading('Review queue');
   private readonly statusNode = document.createElement('div');
+  private readonly cardsNode = document.createElement('div');
 
-  constructor(private readonly client: ICoassistClient) {
+  constructor(
+    private readonly client: ICoassistClient,
+    private readonly current: () => ICurrentNotebook,
+    private readonly reviewer: ReviewerName
+  ) {
     super();
     this.addClass('jp-coassist-sidebar');
     const header = document.createElement('h2');
@@ -39,9 +72,20 @@ export class CoassistSidebar extends Widget {
     refresh.textContent = 'Refresh';
     refresh.onclick = () => void this.refresh();
     this.statusNode.className = 'jp-coassist-status';
+    this.statusNode.setAttribute('role', 'status');
     this.planNode.className = 'jp-coassist-plan';
     this.queueNode.className = 'jp-coassist-queue';
-    this.node.append(header, refresh, this.statusNode, this.planNode, this.team.node, this.queueNode);
+    // The decision's outcome sits under the queue's heading, where the deciding happens.
+    this.queueNode.append(this.queueHeading, this.statusNode, this.cardsNode);
+    this.node.append(
+      header,
+      refresh,
+      this.databaseNode,
+      this.identityNode,
+      this.planNode,
+      this.team.node,
+      this.queueNode
+    );
     this.startPolling();
   }
 
@@ -49,6 +93,12 @@ export class CoassistSidebar extends Widget {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.refresh();
+  }
+
+  /** Reload, then bring the review queue into view ("Assist: open review queue"). */
+  async showQueue(): Promise<void> {
+    await this.refresh();
+    this.queueNode.scrollIntoView({ block: 'start' });
   }
 
   /**
@@ -66,7 +116,7 @@ export class CoassistSidebar extends Widget {
     }, CoassistSidebar.POLL_MS);
     this.teamPoll = window.setInterval(() => {
       if (this.isShown()) {
-        void this.refreshTeam();
+        void this.pollTeam();
       }
     }, CoassistSidebar.TEAM_POLL_MS);
   }
@@ -95,48 +145,98 @@ export class CoassistSidebar extends Widget {
   /** A draft being edited or a note being typed: a reload now would throw the typing away. */
   private isBusy(): boolean {
     const active = document.activeElement;
-    if (active && this.queueNode.contains(active)) {
+    if (active && this.cardsNode.contains(active)) {
       return true;
     }
-    const typed = Array.from(this.queueNode.querySelectorAll<HTMLInputElement>('.jp-coassist-note'));
-    const editing = this.queueNode.querySelector('.jp-coassist-draft:not([readonly])');
+    const typed = Array.from(this.cardsNode.querySelectorAll<HTMLInputElement>('.jp-coassist-note'));
+    const editing = this.cardsNode.querySelector('.jp-coassist-draft:not([readonly])');
     return editing !== null || typed.some(note => note.value.trim() !== '');
   }
 
   /** Reload the plan summary, the team's status and the pending drafts from the server. */
   async refresh(): Promise<void> {
-    const team = this.refreshTeam();
+    const generation = ++this.generation;
+    const notebook = this.current();
+    const team = this.loadTeam(notebook);
     try {
-      const [plan, reviews] = await Promise.all([
-        this.client.plan(),
-        this.client.reviews('pending')
+      const [plan, list] = await Promise.all([
+        this.client.plan(notebook.kernel),
+        this.client.reviews(notebook.kernel)
       ]);
-      this.renderPlan(plan);
-      this.renderQueue(reviews);
+      if (generation === this.generation) {
+        this.renderDatabase(list.database, notebook);
+        this.renderIdentity(list.decided_as);
+        this.renderPlan(plan);
+        this.renderQueue(list, notebook.kernel);
+      }
     } catch (error) {
-      this.say(`Could not reach the coassist server extension: ${error}`, true);
+      if (generation === this.generation) {
+        this.databaseNode.textContent = failure(error);
+        this.databaseNode.classList.add('jp-coassist-error');
+      }
     }
-    await team;
+    const reply = await team;
+    if (generation === this.generation) {
+      this.renderTeam(reply);
+    }
   }
 
-  /** Reload the Team section; a 404 (no plan yet) or an unreachable server is said in it. */
-  async refreshTeam(): Promise<void> {
-    try {
-      this.team.render(await this.client.team());
-    } catch (error) {
-      const message =
-        error instanceof ServerConnection.ResponseError
-          ? error.message
-          : `Could not reach the coassist server extension: ${error}`;
-      this.team.showMessage(message);
+  /**
+   * Reload the Team section alone; a reply from another database than the one shown (the
+   * notebook just called `show_in_sidebar`) reloads everything, so no section lags behind.
+   */
+  private async pollTeam(): Promise<void> {
+    const generation = this.generation;
+    const reply = await this.loadTeam(this.current());
+    if (generation !== this.generation) {
+      return;
     }
+    if (typeof reply !== 'string' && reply.database.url !== this.shownDatabase) {
+      await this.refresh();
+      return;
+    }
+    this.renderTeam(reply);
+  }
+
+  /** The Team reply, or why there is none in one line. */
+  private async loadTeam(notebook: ICurrentNotebook): Promise<TeamReply | string> {
+    try {
+      return await this.client.team(notebook.kernel);
+    } catch (error) {
+      return failure(error);
+    }
+  }
+
+  private renderTeam(reply: TeamReply | string): void {
+    if (typeof reply === 'string') {
+      this.team.showMessage(reply);
+    } else if (reply.available) {
+      this.team.render(reply.status);
+    } else {
+      this.team.showMessage(reply.message);
+    }
+  }
+
+  private renderDatabase(database: IDatabase, notebook: ICurrentNotebook): void {
+    const whose =
+      database.source === 'notebook'
+        ? `shown by ${notebook.path ?? 'the current notebook'}`
+        : "the server's (CoassistServer.db_url)";
+    this.databaseNode.textContent = `Database: ${database.url}, ${whose}`;
+    this.shownDatabase = database.url;
+    this.databaseNode.classList.remove('jp-coassist-error');
+  }
+
+  private renderIdentity(decidedAs: string | null): void {
+    const name = decidedAs ?? this.reviewer.current;
+    this.identityNode.textContent = name
+      ? `Deciding as ${name}`
+      : 'You will be asked for your name before your first decision.';
   }
 
   private renderPlan(plan: PlanReply): void {
     this.planNode.replaceChildren(heading('Plan'));
-    const summary = document.createElement('p');
-    summary.className = 'jp-coassist-plan-summary';
-    summary.textContent = plan.message;
+    const summary = paragraph('jp-coassist-plan-summary', plan.message);
     if (!plan.available) {
       this.planNode.appendChild(summary);
       return;
@@ -150,20 +250,19 @@ export class CoassistSidebar extends Widget {
     this.planNode.append(summary, list);
   }
 
-  private renderQueue(reviews: IReviewItem[]): void {
-    this.queueNode.replaceChildren(heading(`Review queue (${plural(reviews.length, 'draft')})`));
-    if (reviews.length === 0) {
-      const empty = document.createElement('p');
-      empty.className = 'jp-coassist-empty';
-      empty.textContent = 'No drafts are waiting for review.';
-      this.queueNode.appendChild(empty);
+  private renderQueue(list: IReviewList, kernel: string | undefined): void {
+    const listing: IListing = { kernel, database: list.database.url, decidedAs: list.decided_as };
+    this.queueHeading.textContent = `Review queue (${plural(list.reviews.length, 'draft')})`;
+    this.cardsNode.replaceChildren();
+    if (list.reviews.length === 0) {
+      this.cardsNode.appendChild(paragraph('jp-coassist-empty', 'No drafts are waiting for review.'));
     }
-    for (const review of reviews) {
-      this.queueNode.appendChild(this.card(review));
+    for (const review of list.reviews) {
+      this.cardsNode.appendChild(this.card(review, listing));
     }
   }
 
-  private card(review: IReviewItem): HTMLElement {
+  private card(review: IReviewItem, listing: IListing): HTMLElement {
     const card = document.createElement('div');
     card.className = 'jp-coassist-card';
     card.dataset.draftId = String(review.id);
@@ -187,7 +286,7 @@ export class CoassistSidebar extends Widget {
     note.placeholder = 'Note (why, for the record)';
     note.setAttribute('aria-label', `Note on the decision about ${review.subtask}`);
     const decide = (action: ReviewAction) => async () => {
-      await this.decide(review, action, text.value, note.value);
+      await this.decide(review, listing, action, text.value, note.value);
     };
     const approve = button('Approve', 'jp-coassist-approve', decide('approve'));
     const reject = button('Reject', 'jp-coassist-reject', decide('reject'));
@@ -207,21 +306,32 @@ export class CoassistSidebar extends Widget {
 
   private async decide(
     review: IReviewItem,
+    listing: IListing,
     action: ReviewAction,
     text: string,
     note: string
   ): Promise<void> {
-    // The server records the decision under the signed-in user (or its configured
-    // reviewer_name) and says whom in `decided_by`: nothing typed here can change it.
-    // Anyone may decide any draft; the server audits whose it was and says so in `assigned_to`.
+    // The server records the decision under its configured reviewer_name or the signed-in
+    // user and says whom in `decided_by`. Only where it cannot tell (`decided_as` null: a
+    // token-only JupyterLab) does the name the person gave count.
+    const reviewer = listing.decidedAs === null ? await this.reviewer.ensure() : null;
+    if (listing.decidedAs === null && reviewer === null) {
+      this.say(`Not decided: ${review.subtask} waits until you give your name as a reviewer.`, true);
+      return;
+    }
     try {
-      const decided = await this.client.decide({
-        id: review.id,
-        version: review.version,
-        action,
-        text: action === 'edit' ? text : undefined,
-        note: note.trim() ? note.trim() : undefined
-      });
+      const decided = await this.client.decide(
+        {
+          id: review.id,
+          version: review.version,
+          action,
+          text: action === 'edit' ? text : undefined,
+          note: note.trim() ? note.trim() : undefined,
+          reviewer: reviewer ?? undefined,
+          database: listing.database
+        },
+        listing.kernel
+      );
       const whose =
         decided.assigned_to && decided.assigned_to !== decided.decided_by
           ? ` (assigned to ${decided.assigned_to})`
@@ -234,15 +344,17 @@ export class CoassistSidebar extends Widget {
       if (error instanceof ReviewConflictError) {
         this.say(`Conflict: ${error.message}`, true);
       } else {
-        this.say(`Could not store the decision: ${error}`, true);
+        this.say(`Could not store the decision: ${failure(error)}`, true);
       }
     }
     await this.refresh();
   }
 
+  /** The outcome of a decision, under the queue's heading and scrolled into view. */
   private say(message: string, isError: boolean): void {
     this.statusNode.textContent = message;
     this.statusNode.classList.toggle('jp-coassist-error', isError);
+    this.statusNode.scrollIntoView({ block: 'nearest' });
   }
 }
 
@@ -256,16 +368,9 @@ export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-function heading(text: string): HTMLElement {
-  const node = document.createElement('h3');
-  node.textContent = text;
-  return node;
-}
-
-function button(label: string, className: string, onClick: () => Promise<void>): HTMLButtonElement {
-  const node = document.createElement('button');
-  node.className = `jp-mod-styled ${className}`;
-  node.textContent = label;
-  node.onclick = () => void onClick();
-  return node;
+/** A failed request in one line: the server's message, or that the server could not be reached. */
+function failure(error: unknown): string {
+  return error instanceof ServerConnection.ResponseError
+    ? error.message
+    : `Could not reach the coassist server extension: ${error}`;
 }

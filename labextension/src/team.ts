@@ -1,3 +1,4 @@
+import { heading, list, paragraph } from './dom';
 import { ITeamStatus, ITeamSubtask, SubtaskState } from './tokens';
 
 /** The states in the order work moves through them, with the words people read. */
@@ -136,28 +137,4 @@ export function age(seconds: number): string {
 
 function slack(subtask: ITeamSubtask): string {
   return `${subtask.subtask} ${(subtask.slack_hours ?? 0).toFixed(1)} h (${subtask.doer})`;
-}
-
-function heading(text: string): HTMLElement {
-  const node = document.createElement('h3');
-  node.textContent = text;
-  return node;
-}
-
-function paragraph(className: string, text: string): HTMLElement {
-  const node = document.createElement('p');
-  node.className = className;
-  node.textContent = text;
-  return node;
-}
-
-function list(className: string, lines: string[]): HTMLElement {
-  const node = document.createElement('ul');
-  node.className = className;
-  for (const line of lines) {
-    const item = document.createElement('li');
-    item.textContent = line;
-    node.appendChild(item);
-  }
-  return node;
 }

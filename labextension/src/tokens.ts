@@ -14,6 +14,15 @@ export type ReviewAction = 'approve' | 'edit' | 'reject';
 /** A draft's status after a decision (approve, edit, reject in that order). */
 export type DecidedStatus = 'approved' | 'edited' | 'rejected';
 
+/** Whose database a reply was read from: the current notebook's (`show_in_sidebar`) or the server's. */
+export type DatabaseSource = 'notebook' | 'server';
+
+/** The review database a reply was read from; the URL's password is hidden. */
+export interface IDatabase {
+  url: string;
+  source: DatabaseSource;
+}
+
 /** One AI draft waiting for a human decision, as GET /coassist/reviews returns it. */
 export interface IReviewItem {
   id: number;
@@ -36,6 +45,9 @@ export interface IReviewItem {
 /** GET /coassist/reviews: pending drafts, least confident first. */
 export interface IReviewList {
   reviews: IReviewItem[];
+  database: IDatabase;
+  /** Whom decisions are recorded under; null when the server cannot tell (send `reviewer`). */
+  decided_as: string | null;
 }
 
 /** What the reviewer decided; `text` is the edited draft and is sent only with `edit`. */
@@ -46,8 +58,10 @@ export interface IReviewDecision {
   action: ReviewAction;
   text?: string;
   note?: string;
-  /** Checked and ignored: the server records the signed-in user and says whom in `decided_by`. */
+  /** The reviewer's name; counts only where the list's `decided_as` is null. */
   reviewer?: string;
+  /** The URL of the database the draft was listed from: a 409 if the request reads another. */
+  database?: string;
 }
 
 /** A stored decision, as POST /coassist/reviews returns it. */
@@ -98,12 +112,14 @@ export interface IPlanSummary {
   makespan_hours: number;
   pending_drafts: number;
   workers: IPlanWorker[];
+  database: IDatabase;
 }
 
-/** GET /coassist/plan before any plan is imported: `message` says how to import one. */
+/** GET /coassist/plan before any plan is imported: `message` says which database and how to fill it. */
 export interface IPlanUnavailable {
   available: false;
   message: string;
+  database: IDatabase;
 }
 
 /** GET /coassist/plan's reply: test `available` to tell the two apart. */
@@ -245,6 +261,23 @@ export interface ITeamStatus {
   read_at: string;
 }
 
+/** GET /coassist/team for a database that holds a plan. */
+export interface ITeamView {
+  available: true;
+  database: IDatabase;
+  status: ITeamStatus;
+}
+
+/** GET /coassist/team for a database without plans: an empty state, not an error. */
+export interface ITeamUnavailable {
+  available: false;
+  database: IDatabase;
+  message: string;
+}
+
+/** GET /coassist/team's reply: test `available` to tell the two apart. */
+export type TeamReply = ITeamView | ITeamUnavailable;
+
 /** A decision the server refused because someone else decided first (HTTP 409). */
 export class ReviewConflictError extends Error {
   constructor(
@@ -261,11 +294,15 @@ export class ReviewConflictError extends Error {
  */
 export interface ICoassistClient {
   complete(request: ICompletionRequest, signal?: AbortSignal): Promise<ICompletionReply>;
-  plan(): Promise<PlanReply>;
-  reviews(status?: string): Promise<IReviewItem[]>;
-  decide(decision: IReviewDecision): Promise<IDecisionResult>;
-  /** The plan's status (the newest plan when `plan` is not given). */
-  team(plan?: number): Promise<ITeamStatus>;
+  /**
+   * The reads and the decision take `kernel`, the current notebook's kernel id: the server then
+   * uses the database that notebook showed with `show_in_sidebar`, else its own.
+   */
+  plan(kernel?: string): Promise<PlanReply>;
+  reviews(kernel?: string): Promise<IReviewList>;
+  decide(decision: IReviewDecision, kernel?: string): Promise<IDecisionResult>;
+  /** The newest plan's status. */
+  team(kernel?: string): Promise<TeamReply>;
 }
 
 export const ICoassistClient = new Token<ICoassistClient>(

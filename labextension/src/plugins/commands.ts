@@ -7,6 +7,8 @@ import { askAboutCellSource, EXPLAIN_ERROR_SOURCE, LOAD_MAGICS } from '../prompt
 
 export const ASK_ABOUT_CELL = 'coassist:ask-about-cell';
 export const EXPLAIN_ERROR = 'coassist:explain-error';
+/** The palette's heading for coassist's commands; searching "coassist" finds them all. */
+export const COMMAND_CATEGORY = 'coassist';
 
 /**
  * Load coassist's magics into the notebook's kernel, quietly: `silent` runs it without an
@@ -84,7 +86,7 @@ export const commandsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
     for (const command of [ASK_ABOUT_CELL, EXPLAIN_ERROR]) {
-      palette?.addItem({ command, category: 'Assist' });
+      palette?.addItem({ command, category: COMMAND_CATEGORY });
     }
   }
 };
