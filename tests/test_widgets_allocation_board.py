@@ -78,7 +78,8 @@ def test_infeasible_shows_why_not_and_the_smallest_fix(board: AllocationBoard) -
 
 
 def test_controls_start_at_the_team_table_and_label_gpu_hours(board: AllocationBoard) -> None:
-    assert [(s.description, s.value) for s in board.hours.values()] == [("ann h", 8.0), ("gpu GPU-h", 8.0)]
+    assert [label.value for label in board.labels.values()] == ["ann h", "gpu GPU-h"]
+    assert [s.value for s in board.hours.values()] == [8.0, 8.0]
     assert [c.value for c in board.costs.values()] == [50.0, 2.0]
     assert [w.capacity_hours for w in board.workers()] == [8.0, 8.0]
 
@@ -164,13 +165,21 @@ def test_results_sit_in_tabs_and_the_table_scrolls(board: AllocationBoard) -> No
     assert board.tabs.selected_index == 0
 
 
-def test_slider_descriptions_are_not_cut_and_name_the_worker_on_hover() -> None:
+def test_controls_are_a_grid_of_name_slider_and_cost_that_name_the_worker_on_hover() -> None:
     team = [Worker("gpu-a100-long-name", "ai", ("*",), capacity_hours=8, cost_per_hour=2)]
     board = AllocationBoard(TASKS[:1], team)
-    slider = board.hours["gpu-a100-long-name"]
-    assert slider.style.description_width == "initial"
-    assert slider.tooltip == "gpu-a100-long-name (ai): GPU-h available"
-    assert board.costs["gpu-a100-long-name"].tooltip == "gpu-a100-long-name: cost per hour"
+    grid = board.children[0]
+    assert [getattr(child, "value", None) for child in grid.children[:3]] == [
+        "<b>worker</b>",
+        "<b>hours available</b>",
+        "<b>cost / hour</b>",
+    ]
+    label, slider, cost = grid.children[3:]
+    assert (label, slider, cost) == tuple(control["gpu-a100-long-name"] for control in (board.labels, board.hours, board.costs))
+    assert grid.layout.grid_template_columns.startswith("max-content ")  # the longest name sets the column
+    assert label.tooltip == "gpu-a100-long-name (ai): GPU-h available"
+    assert slider.tooltip == "gpu-a100-long-name: GPU-h available"
+    assert cost.tooltip == "gpu-a100-long-name: cost per hour"
 
 
 def test_without_a_plan_no_image_is_shown_and_why_not_opens(board: AllocationBoard) -> None:

@@ -51,6 +51,9 @@ TAB_TITLES = ("Plan", "Gantt", "Shadow prices", "Why not")
 SCROLL_HEIGHT = "320px"
 """The most the plan table (and, separately, the controls) take before they scroll."""
 
+CONTROL_HEADINGS = ("worker", "hours available", "cost / hour")
+"""The columns of the controls: one row per worker, its name, its hours slider, its cost box."""
+
 
 class AllocationBoard(widgets.VBox):
     """Sliders for each worker's hours (GPU-hours for AI workers) and cost; the plan follows them.
@@ -83,29 +86,31 @@ class AllocationBoard(widgets.VBox):
         self.tasks = as_subtasks(tasks)
         self.team = as_workers(workers)
         self.options = options or AllocateOptions(time_limit=10.0)
-        # 'initial' sizes each description to its text, so long worker ids are not cut, and the
-        # slider widens with it so its track keeps its length; the tooltip names the worker too.
+        self.labels = {
+            w.id: widgets.Label(f"{w.id} {_unit(w)}", tooltip=f"{w.id} ({w.kind}): {_unit(w)} available")
+            for w in self.team
+        }
         self.hours = {
             w.id: widgets.FloatSlider(
                 value=w.capacity_hours, min=0.0, max=max(max_hours, w.capacity_hours), step=0.5,
-                description=f"{w.id} {_unit(w)}", continuous_update=False,
-                tooltip=f"{w.id} ({w.kind}): {_unit(w)} available", style={"description_width": "initial"},
-                layout=widgets.Layout(width=f"calc({len(w.id) + 7}ch + 240px)", flex="0 0 auto"),
+                continuous_update=False, tooltip=f"{w.id}: {_unit(w)} available",
+                layout=widgets.Layout(width="auto"),
             )
             for w in self.team
         }  # fmt: skip
         self.costs = {
             w.id: widgets.BoundedFloatText(
-                value=w.cost_per_hour, min=0.0, max=1e6, description="cost/h", tooltip=f"{w.id}: cost per hour",
-                style={"description_width": "initial"}, layout=widgets.Layout(width="160px"),
+                value=w.cost_per_hour, min=0.0, max=1e6, tooltip=f"{w.id}: cost per hour",
+                layout=widgets.Layout(width="auto"),
             )
             for w in self.team
         }  # fmt: skip
         for control in [*self.hours.values(), *self.costs.values()]:
             control.observe(lambda _change: self.solve(), names="value")
-        controls = widgets.VBox(
-            [widgets.HBox([self.hours[w.id], self.costs[w.id]]) for w in self.team],
-            layout=_scrolling(),
+        headings = [widgets.HTML(f"<b>{title}</b>") for title in CONTROL_HEADINGS]
+        rows = [[self.labels[w.id], self.hours[w.id], self.costs[w.id]] for w in self.team]
+        controls = widgets.GridBox(
+            headings + [control for row in rows for control in row], layout=_control_grid()
         )
         self.status = widgets.HTML()
         self.why_not = widgets.HTML()
@@ -206,6 +211,22 @@ def _unit(worker: Worker) -> str:
 
 def _scrolling() -> widgets.Layout:
     return widgets.Layout(max_height=SCROLL_HEIGHT, overflow="auto", flex="0 0 auto")
+
+
+def _control_grid() -> widgets.Layout:
+    """One row per worker in three columns: names as wide as the longest, so every slider
+    starts at one x and every cost box at another; rows as tall as their tallest control, so
+    a long team scrolls in the box rather than squeezing its rows onto each other."""
+    return widgets.Layout(
+        display="grid",
+        grid_template_columns="max-content minmax(220px, 1fr) 8em",
+        grid_auto_rows="min-content",
+        align_items="center",
+        grid_gap="2px 12px",
+        max_height=SCROLL_HEIGHT,
+        overflow="auto",
+        flex="0 0 auto",
+    )
 
 
 def _frame_html(frame: pd.DataFrame) -> str:

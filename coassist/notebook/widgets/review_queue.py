@@ -6,18 +6,22 @@
 Decisions go through `coassist.review.decide` with the version the card was loaded at, so when
 someone else decided first the card says who and when instead of overwriting their decision.
 A reviewer may decide a draft the plan assigned to someone else; the card says so and the
-decision's note records whose it was.
+decision's note records whose it was. Once its store is closed the queue disables itself and
+says so in one line; a database failure on a decision is one line on the card, not a traceback.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from datetime import datetime
 
 import ipywidgets as widgets
+from sqlalchemy.exc import SQLAlchemyError
 
 from coassist.errors import CoassistError, ReviewConflict
 from coassist.notebook.widgets._status import status_html
+from coassist.notebook.widgets._store_watch import StoreWatch, closed_line, failure_line
 from coassist.review import QueueItem, ReviewStore, decide, open_store, review_queue
 from coassist.review.schema import DecisionName
 
@@ -33,6 +37,7 @@ class DraftCard(widgets.VBox):
     def __init__(self, item: QueueItem, queue: ReviewQueueWidget) -> None:
         self.item = item
         self.queue = queue
+        self.decided = False
         heading = widgets.HTML(
             f"<b>{html.escape(item.subtask)}: {html.escape(item.title)}</b> "
             f"<small>p(pass) {item.p_pass:.2f} · {html.escape(item.model_spec)} · plan {item.plan_id}"
@@ -57,10 +62,6 @@ class DraftCard(widgets.VBox):
             [heading, self.text, self.note, buttons, self.outcome],
             layout=widgets.Layout(border="1px solid #ccc"),
         )
-
-    @property
-    def decided(self) -> bool:
-        return self.approve_button.disabled
 
     def decide(self, action: DecisionName) -> None:
         """Store `action` as the queue's reviewer; show the outcome (or the conflict) on the card."""
@@ -91,6 +92,8 @@ class DraftCard(widgets.VBox):
             self._close()
         except (CoassistError, ValueError) as error:
             self.outcome.value = status_html(str(error), "error")
+        except SQLAlchemyError as error:  # a locked or unreachable database: nothing stored, say so
+            self.outcome.value = status_html(failure_line(error, "nothing was stored; try again"), "error")
         else:
             extra = f"; work item {result.work_item_id} is yours to redo" if result.work_item_id else ""
             whose = f"assigned to {assignee}; recorded as " if for_someone_else else ""
@@ -100,10 +103,15 @@ class DraftCard(widgets.VBox):
             self._close()
 
     def _close(self) -> None:
+        self.decided = True
+        self.disable()
+        self.queue.show_count()
+
+    def disable(self) -> None:
+        """Take no more input: the draft is decided, or the queue's store is closed."""
         self.text.disabled = self.note.disabled = True
         for button in (self.approve_button, self.edit_button, self.reject_button):
             button.disabled = True
-        self.queue.show_count()
 
 
 def draft_rows(text: str) -> int:
@@ -134,20 +142,43 @@ class ReviewQueueWidget(widgets.VBox):
         header = widgets.HBox([self.reviewer, self.mine_only, self.refresh_button])
         super().__init__([header, self.summary, self.cards])
         self.add_class("coassist-review-queue")
+        self._closed_at: datetime | None = None
         self.refresh()
+        self._watch = StoreWatch(self.store, self._store_closed)
 
     def refresh(self) -> None:
         mine = self.reviewer.value.strip() if self.mine_only.value else None
-        items = review_queue(self.store, plan_id=self.plan_id, reviewer=mine or None)
+        try:
+            items = review_queue(self.store, plan_id=self.plan_id, reviewer=mine or None)
+        except SQLAlchemyError as error:
+            self.summary.value = status_html(failure_line(error, "the queue shown is as it was"), "error")
+            return
         self.cards.children = [DraftCard(item, self) for item in items]
         self.show_count()
 
     def show_count(self) -> None:
-        """The summary line: drafts still awaiting review here (a decided card no longer counts)."""
+        """The summary line: drafts still awaiting review here (a decided card no longer counts),
+        or, once the store is closed, that nothing more can be decided here."""
+        if self._closed_at is not None:
+            self.summary.value = status_html(
+                closed_line("this queue takes no more decisions", self._closed_at), "warn"
+            )
+            return
         waiting = sum(not card.decided for card in self.card_list)
         self.summary.value = (
             f"<b>{waiting}</b> draft(s) awaiting review" if waiting else "<i>No drafts awaiting review.</i>"
         )
+
+    def _store_closed(self, at: datetime) -> None:
+        self._closed_at = at
+        self.reviewer.disabled = self.mine_only.disabled = self.refresh_button.disabled = True
+        for card in self.card_list:
+            card.disable()
+        self.show_count()
+
+    def close(self) -> None:
+        self._watch.stop()
+        super().close()
 
     @property
     def card_list(self) -> list[DraftCard]:

@@ -6,14 +6,18 @@
 It shows what `coassist.agent.status.team_status` reads (subtasks by state, the review queue,
 agents and their heartbeats, the forecast finish, warnings, the latest re-plan) and reads it
 again every `refresh_seconds` on a daemon thread, so a lead watches agents draft and re-plan
-without re-running a cell. `close()` stops the thread. Every name and title is escaped: they
-come from task tables and people.
+without re-running a cell. `close()` stops the thread and removes the view. When the store is
+closed, the widget stops refreshing and keeps showing the last status it read, with one line
+saying when that was (a notebook that closes its store at the end still shows where the plan
+ended; `refresh()` first makes that the status at the end). A failed read is a line under the last status, which stays. Every name and title is
+escaped: they come from task tables and people.
 """
 
 from __future__ import annotations
 
 import html
 import threading
+from datetime import datetime
 
 import ipywidgets as widgets
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from coassist.agent.status import TeamStatus, age, behind_text, team_status
 from coassist.errors import CoassistError, InvalidOption
 from coassist.notebook.widgets._status import status_html
+from coassist.notebook.widgets._store_watch import StoreWatch, closed_line, failure_line
 from coassist.review import ReviewStore, open_store
 
 STOP_WAIT_SECONDS = 10.0
@@ -39,6 +44,8 @@ class TeamStatusWidget(widgets.VBox):
     ) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watch: StoreWatch | None = None
+        self._read_at = datetime.now()
         self._owns_store = False  # until it opens one: close() runs even when __init__ raised
         if not refresh_seconds > 0:
             raise InvalidOption(
@@ -49,9 +56,11 @@ class TeamStatusWidget(widgets.VBox):
         self.plan_id = plan_id
         self.refresh_seconds = refresh_seconds
         self.view = widgets.HTML()
-        super().__init__([self.view])
+        self.notice = widgets.HTML()
+        super().__init__([self.view, self.notice])
         self.add_class("coassist-team-status")
         self.refresh()
+        self._watch = StoreWatch(self.store, self._store_closed)
         self._thread = threading.Thread(target=self._poll, name="coassist-team-status", daemon=True)
         self._thread.start()
 
@@ -60,26 +69,36 @@ class TeamStatusWidget(widgets.VBox):
         return self._thread is not None and self._thread.is_alive()
 
     def refresh(self) -> TeamStatus | None:
-        """Read the status now and show it; an error (no such plan, database down) is shown instead."""
+        """Read the status now and show it. A plan the store lacks is shown instead; a database
+        failure is said on the line below, under the last status read, which stays."""
         try:
             status = team_status(self.store, self.plan_id)
         except CoassistError as error:
             self.view.value = status_html(str(error), "error")
             return None
         except SQLAlchemyError as error:  # a locked or unreachable database: say so, try again later
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-            self.view.value = status_html(f"The review database failed ({reason}); retrying.", "warn")
+            if not self._stop.is_set():
+                self.notice.value = status_html(failure_line(error, "retrying"), "warn")
             return None
         self.view.value = team_html(status)
+        self.notice.value = ""
+        self._read_at = datetime.now()
         return status
 
     def _poll(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
             self.refresh()
 
+    def _store_closed(self, at: datetime) -> None:
+        self._stop.set()
+        last = f"this status, read at {self._read_at:%H:%M:%S}, is the last"
+        self.notice.value = status_html(closed_line(last, at), "info")
+
     def close(self) -> None:
         """Stop refreshing and close the view (and the store, when the widget opened it)."""
         self._stop.set()
+        if self._watch is not None:
+            self._watch.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(STOP_WAIT_SECONDS)
         for child in self.children:
