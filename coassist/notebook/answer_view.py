@@ -18,6 +18,21 @@ def answer_markdown(answer: Answer) -> str:
     return close_open_fence(answer.text)
 
 
+def partial_answer(text: str) -> dict[str, str]:
+    """An answer while it streams, shown as it will end up: its Markdown rendered (an unclosed
+    code block shows as code), a cursor where the next words come; plain text beside it.
+
+    After a fence line the cursor goes on a line of its own: "``` ▌" would be no closing fence
+    but a line of code.
+
+    >>> partial_answer("Try:\\n```text\\nx = 1\\n```")["text/html"].endswith("</code></pre>\\n<p>▌</p>\\n")
+    True
+    """
+    last_line = text.rstrip("\n").rpartition("\n")[2].strip()
+    cursor = "\n\n▌" if last_line.startswith(("```", "~~~")) else " ▌"
+    return {"text/plain": f"{text} ▌", "text/html": markdown_to_safe_html(text + cursor)}
+
+
 def answer_notice(answer: Answer, raise_limit: str) -> str | None:
     """One italic Markdown line on how the answer ended and whether it was kept; None for a whole,
     kept answer. `raise_limit` names the setting that raises the token limit where it is shown

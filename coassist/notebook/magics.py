@@ -20,10 +20,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import Markdown, display
 
 from coassist.errors import CoassistError
-from coassist.notebook.answer_view import answer_markdown, answer_plain_and_html
+from coassist.notebook.answer_view import answer_markdown, answer_plain_and_html, partial_answer
 from coassist.notebook.doctor import doctor_report, models_report
 from coassist.notebook.session import Answer, AssistSession, get_session
-from coassist.notebook.streaming import StreamingDisplay
+from coassist.notebook.streaming import StreamingDisplay, plain_partial
 from coassist.prompt.cell_errors import error_question
 from coassist.prompt.code_blocks import extract_code
 
@@ -163,7 +163,7 @@ class AssistMagics(Magics):
         if not template.strip():
             raise UsageError("the question is empty: write it below %%assist (or after %assist).")
         question = template if args.no_interpolate else self.session.fill_template(template, args.sample_rows)
-        self._ask(question, args)
+        self._ask(question, args, template.strip())
 
     def _subcommand(self, name: str, rest: str, args: argparse.Namespace) -> None:
         session = self.session
@@ -184,9 +184,11 @@ class AssistMagics(Magics):
             error = session.errors.error
             if error is None:
                 raise UsageError("no cell has raised an error in this session yet, so there is nothing to explain.")
-            self._ask(error_question(error, rest), args)
+            self._ask(error_question(error, rest), args, f"%assist error {rest}".strip())
 
-    def _ask(self, question: str, args: argparse.Namespace) -> None:
+    def _ask(self, question: str, args: argparse.Namespace, typed: str) -> None:
+        """Ask `question`, built from what the person `typed` (kept with the exchange, for the chat
+        panel to show as theirs)."""
         session = self.session
         settings = session.settings(args.max_new_tokens, args.temperature)
         output_format = args.format or session.config.default_format
@@ -195,11 +197,16 @@ class AssistMagics(Magics):
             messages = session.messages(question, model, settings, not args.no_history)
             print(model.render_prompt(messages))
             return
-        stream = StreamingDisplay()
+        stream = StreamingDisplay(partial=plain_partial if output_format == "text" else partial_answer)
         with stream.notice_while_slow(LOADING_NOTICE):
             session.model(args.model)  # loaded once per kernel; `ask` below reuses it
         answer = session.ask(
-            question, spec=args.model, settings=settings, with_history=not args.no_history, on_text=stream.append
+            question,
+            spec=args.model,
+            settings=settings,
+            with_history=not args.no_history,
+            on_text=stream.append,
+            typed=typed,
         )
         self._present(answer, output_format, stream)
         if args.output:

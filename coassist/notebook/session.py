@@ -90,8 +90,10 @@ class AssistSession:
         with_history: bool = True,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
+        typed: str = "",
     ) -> Answer:
-        """Ask `question` (already interpolated) and record the exchange if it is worth keeping.
+        """Ask `question` (already interpolated; `typed` is what the person wrote) and record the
+        exchange if it is worth keeping.
 
         A kernel interrupt or a set `stop` event keeps what was generated and marks the answer
         interrupted. Interrupted, looping and cut-off answers are left out of the conversation
@@ -125,7 +127,7 @@ class AssistSession:
             "not_kept": not_kept,
         }
         if not_kept is None:
-            self.conversation.record(question, text, model.spec)
+            self.conversation.record(question, text, model.spec, typed)
         return Answer(text, question, finish, not_kept, settings.max_new_tokens, provenance)
 
     def _use_system_prompt(self, change: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 Updates go through one display id, so the output is replaced in place rather than
 appended. They are throttled: re-sending the whole text after every token would cost the
 front end more than the model spends generating it. `Throttle` is that rate limit, shared
-with the chat widget's transcript.
+with the chat widget's transcript. How the text so far is shown is the caller's `partial`
+(the magic renders Markdown, so an answer does not flip from raw Markdown to HTML at its end).
 
 Before the first word, a slow step (the model's first load dequantises it for about 20 s)
 can say what is happening in the same place: `StreamingDisplay.notice_while_slow`.
@@ -51,15 +52,26 @@ class Throttle:
         return True
 
 
+def plain_partial(text: str) -> dict[str, str]:
+    """The text so far as plain text, with a cursor where the next words come."""
+    return {"text/plain": f"{text} ▌"}
+
+
 class StreamingDisplay:
     """A cell output that grows with the answer.
 
     `min_interval` caps the update rate (seconds between updates); the final `finish`
-    always updates, so the last words are never lost to throttling.
+    always updates, so the last words are never lost to throttling. `partial` turns the text
+    so far into the output's mime bundle.
     """
 
-    def __init__(self, min_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        min_interval: float | None = None,
+        partial: Callable[[str], dict[str, str]] = plain_partial,
+    ) -> None:
         self._throttle = Throttle(DEFAULT_MIN_INTERVAL if min_interval is None else min_interval)
+        self._partial = partial
         self.text = ""
         self.updates = 0
         handle = display({"text/plain": PLACEHOLDER}, raw=True, display_id=True)
@@ -72,7 +84,7 @@ class StreamingDisplay:
     def append(self, piece: str) -> None:
         self.text += piece
         if self._throttle.ready():
-            self._show({"text/plain": self.text + " ▌"}, {})
+            self._show(self._partial(self.text), {})
 
     def finish(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         self._show(data, metadata)

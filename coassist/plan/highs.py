@@ -7,6 +7,9 @@ spends solving.
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import time
 
 import highspy
@@ -48,11 +51,32 @@ def to_highs_lp(form: Formulation, *, integer: bool) -> highspy.HighsLp:
 
 def new_highs(time_limit: float, gap: float = 1e-4) -> highspy.Highs:
     """A silent HiGHS instance with a wall-clock limit and a relative MIP gap."""
+    _first_instance_without_banner()
     h = highspy.Highs()
     h.silent()
     h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     h.setOptionValue("mip_rel_gap", float(gap))
     return h
+
+
+@functools.cache
+def _first_instance_without_banner() -> None:
+    """Make the process's first HiGHS instance with file descriptor 1 pointed at /dev/null.
+
+    HiGHS (1.16) prints its banner ("Running HiGHS ... see THIRD_PARTY_NOTICES.md") from C++
+    straight to the process's stdout while the first instance is built, before `silent()` can
+    be called; a notebook kernel forwards that into the cell's output, where nobody can act on
+    it. Later instances print nothing."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def read_solution(h: highspy.Highs, form: Formulation, *, integer: bool, started: float) -> Solution:

@@ -33,11 +33,14 @@ def first_turn(question: str, system_prompt: str = SYSTEM_PROMPT) -> list[Messag
 
 @dataclass(frozen=True)
 class Exchange:
-    """One question and its answer, with the model that gave it."""
+    """One question and its answer, with the model that gave it, and what the person typed
+    (before `{braces}` were filled and data described; empty when it is the question itself),
+    which is what a transcript shows as theirs."""
 
     question: str
     answer: str
     model: str
+    typed: str = ""
 
 
 @dataclass
@@ -80,8 +83,8 @@ class Conversation:
             kept = candidate
         return head + kept + tail
 
-    def record(self, question: str, answer: str, model: str) -> None:
-        self.exchanges.append(Exchange(question, answer, model))
+    def record(self, question: str, answer: str, model: str, typed: str = "") -> None:
+        self.exchanges.append(Exchange(question, answer, model, typed))
 
     def reset(self) -> None:
         self.exchanges.clear()

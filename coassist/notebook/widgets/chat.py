@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import threading
+from dataclasses import replace
 from typing import Any
 
 import ipywidgets as widgets
@@ -26,6 +27,7 @@ from coassist.notebook.safe_markdown import markdown_to_safe_html
 from coassist.notebook.session import Answer, AssistSession, get_session
 from coassist.notebook.streaming import Throttle
 from coassist.notebook.widgets._status import status_html
+from coassist.prompt import Exchange
 
 TRANSCRIPT_HEIGHT = "400px"
 
@@ -56,8 +58,6 @@ class ChatWidget(widgets.VBox):
         self.session = session or _kernel_session()
         self.min_interval = min_interval
         self.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
-        # What the user typed, by the expanded question the session records (it keeps only that).
-        self._typed: dict[str, str] = {}
         self.prompt = widgets.Textarea(
             placeholder="Ask coassist; {df} inserts a variable, as in %%assist",
             layout=widgets.Layout(width="100%"),
@@ -97,12 +97,11 @@ class ChatWidget(widgets.VBox):
         except CoassistError as error:
             self.status.value = status_html(str(error), "error")
             return
-        self._typed[question] = template
         self.prompt.value = ""
         self.status.value = ""
         self._stop = threading.Event()
         self.send_button.disabled, self.stop_button.disabled = True, False
-        self._worker = threading.Thread(target=self._answer, args=(question,), daemon=True)
+        self._worker = threading.Thread(target=self._answer, args=(question, template), daemon=True)
         self._worker.start()
 
     def stop(self) -> None:
@@ -113,33 +112,35 @@ class ChatWidget(widgets.VBox):
         if self._worker is not None:
             self._worker.join(timeout)
 
-    def render(self, pending: str | None = None, partial: str = "", notice: str | None = None) -> None:
-        """Show the shared conversation, plus the question being answered now, or just answered
-        and left out of the conversation (then `notice` says why, and no cursor is shown)."""
-        turns = [self._turn(e.question, e.answer) for e in self.session.conversation.exchanges]
+    def render(self, pending: Exchange | None = None, notice: str | None = None) -> None:
+        """Show the shared conversation, plus `pending`: the exchange being answered now (its
+        answer so far, with a cursor), or just answered and left out of the conversation (then
+        `notice` says why, and no cursor is shown)."""
+        turns = [_turn_html(exchange) for exchange in self.session.conversation.exchanges]
         if pending is not None:
-            turns.append(self._turn(pending, partial if notice else partial + " ▌", notice))
+            shown = pending if notice else replace(pending, answer=pending.answer + " ▌")
+            turns.append(_turn_html(shown, notice))
         self.transcript.value = _scroll_box_html(
             "".join(turns) or "<i>No exchanges yet: ask below or in a %%assist cell.</i>"
         )
 
-    def _turn(self, question: str, answer: str, notice: str | None = None) -> str:
-        return _turn_html(self._typed.get(question, question), question, answer, notice)
-
-    def _answer(self, question: str) -> None:
+    def _answer(self, question: str, typed: str) -> None:
         pieces: list[str] = []
         # Re-sending the whole transcript per token would cost the browser more than the model.
         throttle = Throttle(self.min_interval)
 
+        def pending(answer: str) -> Exchange:
+            return Exchange(question, answer, "", typed)
+
         def on_text(piece: str) -> None:
             pieces.append(piece)
             if throttle.ready():
-                self.render(question, "".join(pieces))
+                self.render(pending("".join(pieces)))
 
-        self.render(question)
+        self.render(pending(""))
         left_out: Answer | None = None
         try:
-            answer = self.session.ask(question, on_text=on_text, stop=self._stop)
+            answer = self.session.ask(question, on_text=on_text, stop=self._stop, typed=typed)
             if answer.not_kept is not None:
                 # The session leaves a stopped, cut-off or looping answer out of the conversation;
                 # show it, with the notice saying so, until the next question so nothing the user
@@ -153,7 +154,7 @@ class ChatWidget(widgets.VBox):
                 self.render()
             else:
                 notice = answer_notice(left_out, "`%config Assist.max_new_tokens`")
-                self.render(question, answer_markdown(left_out), notice)
+                self.render(pending(answer_markdown(left_out)), notice)
 
 
 def _kernel_session() -> AssistSession:
@@ -177,9 +178,11 @@ def _scroll_box_html(content: str) -> str:
     )
 
 
-def _turn_html(typed: str, question: str, answer: str, notice: str | None = None) -> str:
-    """One exchange: what the user typed (the expanded prompt a click away), the answer as safe
-    Markdown, and the notice (rendered apart, so it never lands in the answer's code block)."""
+def _turn_html(exchange: Exchange, notice: str | None = None) -> str:
+    """One exchange: what the person typed (the expanded prompt a click away), the answer as
+    safe Markdown, and the notice (rendered apart, so it never lands in the answer's code block).
+    An exchange recorded without what was typed shows its question."""
+    typed, question, answer = exchange.typed or exchange.question, exchange.question, exchange.answer
     expanded = (
         ""
         if typed == question
