@@ -1,8 +1,10 @@
 """A real JupyterLab on 127.0.0.1 and Debian's Chromium, for the browser tests.
 
-Everything the server reads or writes lives in temporary directories (config, runtime,
-workspaces, notebooks, review database), the token is random, and the Jupyter news popup and
-workspace restore are off, so a run never depends on, or changes, the machine's own setup.
+Everything the server reads or writes lives in temporary directories (config and user settings,
+runtime, workspaces, notebooks, review database), the token is random, and the Jupyter news popup
+and workspace restore are off, so a run never depends on, or changes, the machine's own setup. Each test module gets its own JupyterLab; a module sets ``REVIEWER_NAME`` to choose
+`CoassistServer.reviewer_name` ("ana" unless it says otherwise; "" for a token-only server
+where nobody has said who reviews).
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ def scripted_session_source(answer: str, *, load_ext: bool = True) -> str:
         "from tests.scripted_model import ScriptedModel\n"
         f"get_session(get_ipython()).model = lambda spec=None: ScriptedModel({answer!r})"
     )
+
+
+def shown_text(page: Any, locator: Any) -> str:
+    """`locator`'s text as drawn, once scrolled into view: JupyterLab does not draw cells off
+    screen (their innerText is empty until they are)."""
+    locator.scroll_into_view_if_needed()
+    page.wait_for_function("(node) => node.innerText.trim() !== ''", arg=locator.element_handle())
+    return locator.inner_text()
 
 
 def open_notebook(browser_context: Any, lab: Lab, name: str) -> Any:
@@ -149,7 +159,10 @@ def chatty_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path) -> Iterator[Lab]:
+def lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path
+) -> Iterator[Lab]:
+    reviewer_name = getattr(request.module, "REVIEWER_NAME", "ana")
     base = tmp_path_factory.mktemp("lab")
     dirs = {name: base / name for name in ("root", "config", "runtime", "workspaces", "data")}
     for path in dirs.values():
@@ -176,7 +189,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path) -> Ite
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
         f"--LabApp.workspaces_dir={dirs['workspaces']}", "--LabApp.expose_app_in_browser=True",
         f"--CoassistServer.model={chatty_model_dir}", f"--CoassistServer.db_url={db_url}",
-        "--CoassistServer.reviewer_name=ana",
+        f"--CoassistServer.reviewer_name={reviewer_name}",
         "--CoassistServer.completion_max_new_tokens=12",
     ]  # fmt: skip
     log = base / "jupyterlab.log"

@@ -1,5 +1,6 @@
 """The main paths in a real JupyterLab + Chromium: a streamed %%assist answer, approving a draft
-from the sidebar, and ghost text from the inline completer. Screenshots go to $SHOTS_DIR."""
+from the sidebar (the queue and the decision's outcome in view), the commands found by searching
+"coassist", and ghost text from the inline completer. Screenshots go to $SHOTS_DIR."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ from tests.browser.conftest import (
 )
 
 pytestmark = pytest.mark.browser
+
+# Is the element inside the sidebar's visible box (the sidebar scrolls)?
+IN_SIDEBAR_VIEW = """(node) => {
+  const shown = node.getBoundingClientRect(), view = document.querySelector('#coassist-sidebar').getBoundingClientRect();
+  return shown.height > 0 && shown.top >= view.top - 1 && shown.bottom <= view.bottom + 1;
+}"""
 
 # Record every text the %%assist cell's output shows, to see it change while the answer streams.
 RECORD_OUTPUTS = """() => {
@@ -65,12 +72,17 @@ def test_sidebar_approves_a_draft(page: Any, lab: Lab, shots_dir: Path) -> None:
     cards = sidebar.locator(".jp-coassist-card")
     cards.first.wait_for()
     assert cards.count() == 2
+    # The command brings the queue into view: the plan and the team come before it.
+    queue_heading = sidebar.locator("h3", has_text="Review queue")
+    page.wait_for_function(IN_SIDEBAR_VIEW, arg=queue_heading.element_handle(), timeout=5_000)
     assert "sales / week 1" in sidebar.locator(".jp-coassist-plan-summary").inner_text()
     card = cards.filter(has_text="a: Load sales")
     assert card.locator(".jp-coassist-draft").input_value() == "draft of Load sales"
     card.locator(".jp-coassist-approve").click()
     status = sidebar.locator(".jp-coassist-status")
     status.filter(has_text="approved by ana").wait_for()
+    # The outcome shows where the deciding happened, not above it out of sight.
+    assert status.evaluate(IN_SIDEBAR_VIEW), status.bounding_box()
     page.wait_for_function(
         "() => document.querySelectorAll('#coassist-sidebar .jp-coassist-card').length === 1"
     )
@@ -84,14 +96,16 @@ def test_sidebar_approves_a_draft(page: Any, lab: Lab, shots_dir: Path) -> None:
     assert tuple(decided) == ("approved", "ana")
 
 
-def test_palette_lists_the_assist_commands(page: Any, shots_dir: Path) -> None:
+def test_palette_finds_the_commands_by_coassist(page: Any, shots_dir: Path) -> None:
     run_command(page, "apputils:activate-command-palette")
     search = page.locator(".jp-ModalCommandPalette input")
-    search.fill("Assist:")
-    items = page.locator(".jp-ModalCommandPalette .lm-CommandPalette-itemLabel")
-    items.first.wait_for()
-    labels = sorted(items.all_inner_texts())
-    assert labels == ["Assist: ask about this cell", "Assist: explain the error", "Assist: open review queue"]
+    search.fill("coassist")
+    palette = page.locator(".jp-ModalCommandPalette")
+    palette.locator(".lm-CommandPalette-item").first.wait_for()
+    # The best matches come first, under their category's heading: all three commands.
+    assert palette.locator(".lm-CommandPalette-header").first.inner_text() == "coassist"
+    labels = palette.locator(".lm-CommandPalette-itemLabel").all_inner_texts()[:3]
+    assert sorted(labels) == ["Assist: ask about this cell", "Assist: explain the error", "Assist: open review queue"]
     page.screenshot(path=shots_dir / "03-palette.png")
     page.keyboard.press("Escape")
 

@@ -1,6 +1,8 @@
 """What a user sees of the labextension in a real JupyterLab + Chromium: ghost text after Enter,
-the Assist palette commands in a kernel that never ran ``%load_ext coassist``, and the sidebar's
-plurals, Reject note, "assigned to" status and polling. Screenshots go to $SHOTS_DIR."""
+the Assist palette commands in a kernel that never ran ``%load_ext coassist``, the sidebar's
+plurals, Reject note, "assigned to" status and polling, and a Run All whose running cell shows
+[*] and a "Busy" status bar while a progress bar is up, after a ``-f code`` cell and a cell
+tagged ``raises-exception``. Screenshots go to $SHOTS_DIR."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from coassist.review import DraftingConfig, audit_trail, draft_ai_subtasks, open_store, review_queue
@@ -173,3 +176,40 @@ def test_sidebar_shows_new_drafts_by_itself(page: Any, lab: Lab, shots_dir: Path
 def store_plan_id(store: Any) -> int:
     with store.engine.connect() as connection:
         return int(connection.exec_driver_sql("SELECT max(id) FROM plans").scalar_one())
+
+
+# Run All of a quickstart-like notebook: code from the answer goes into a new cell, a deliberate
+# KeyError (tagged raises-exception, so Run All goes on), then a cell showing a tqdm bar (as
+# drafting does) while it works.
+RUN_ALL_CELLS = [
+    ("%%assist -f code\nWrite mean.", []),
+    ('sales = {"revenue": 1}\nsales["unit"]', ["raises-exception"]),
+    ("from tqdm.auto import tqdm\nimport time\nfor _ in tqdm(range(80), desc='drafting'):\n    time.sleep(0.1)", []),
+    ("done = True", []),
+]
+KERNEL_STATUS = "#jp-main-statusbar .jp-StatusBar-TextItem[title^='Change kernel']"
+
+
+def test_run_all_shows_the_running_cell_and_a_busy_kernel(lab: Lab, browser_context: Any, shots_dir: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    code = "```python\ndef mean(values):\n    return sum(values) / len(values)\n```"
+    notebook.cells = [nbformat.v4.new_code_cell(scripted_session_source(code))] + [
+        nbformat.v4.new_code_cell(source, metadata={"tags": tags}) for source, tags in RUN_ALL_CELLS
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab.root / "run-all.ipynb")
+    page = open_notebook(browser_context, lab, "run-all.ipynb")
+    try:
+        run_command(page, "notebook:run-all-cells")
+        cells = page.locator(CELLS)
+        # The -f code answer went into a new cell below its own (index 2), so the bar is in cell 4.
+        cells.nth(4).locator(".widget-hprogress").wait_for(timeout=60_000)
+        prompts = [cells.nth(i).locator(".jp-InputPrompt").inner_text().strip() for i in range(6)]
+        status = page.locator(KERNEL_STATUS).inner_text()
+        page.screenshot(path=shots_dir / "ext-06-run-all-busy.png")
+        assert cell_sources(page)[2] == "def mean(values):\n    return sum(values) / len(values)"
+        assert prompts[2:5] == ["[ ]:", "[3]:", "[*]:"], prompts  # inserted, never run; raised; running
+        assert status == "Python 3 (ipykernel) | Busy", status
+        cells.nth(5).locator(".jp-InputPrompt", has_text="[5]:").wait_for(timeout=60_000)
+    finally:
+        page.close()

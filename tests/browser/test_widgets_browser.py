@@ -1,36 +1,99 @@
-"""The ipywidgets in a real JupyterLab + Chromium: the chat renders Markdown and keeps the newest
-answer in view, the allocation board fits the page with no broken image, and the review queue's
-count follows a click. Screenshots go to $SHOTS_DIR."""
+"""The ipywidgets and a %%assist answer in a real JupyterLab + Chromium: the answer renders as
+Markdown while it streams, with its code highlighted and unwrapped; the chat shows what was typed
+in a %%assist cell as the person's words, renders Markdown and keeps the newest answer in view;
+the allocation board fits the page with no broken image; the review queue's count follows a
+click, and a queue whose store was closed says so and takes no decisions. Screenshots go to
+$SHOTS_DIR."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import KERNEL_IDLE, REPO, Lab, open_notebook, run_command, write_notebook
+from tests.browser.conftest import (
+    KERNEL_IDLE,
+    REPO,
+    Lab,
+    open_notebook,
+    run_command,
+    shown_text,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
-NEWEST = "The **newest** answer: call `df.describe()`."
+LONG_LINE = (
+    '    return frame.describe(include="all") if columns is None else frame[columns].describe()'
+    "  # a comment long enough that a notebook output would wrap it inside its identifiers"
+)
+NEWEST = f"The **newest** answer: call `df.describe()`.\n\n```python\ndef summarise(frame, columns=None):\n{LONG_LINE}\n```"
+TYPED = "Which columns does {df} have?"
 OLD_ANSWER = "\n\n".join(f"Paragraph {i} of an older answer." for i in range(6))
 
-# A session with a scripted model and older exchanges enough to overflow the transcript box.
+# A session with a scripted model (at a typing pace, so answers are seen while they stream) and
+# older exchanges enough to overflow the transcript box.
 SETUP = """\
 import sys
+import time
 sys.path.insert(0, {repo!r})
 %load_ext coassist
+import pandas as pd
 from coassist.notebook.session import get_session
 from coassist.notebook.widgets import AllocationBoard, ChatWidget, ReviewQueueWidget
 from coassist.plan import Subtask, Worker
 from tests.scripted_model import ScriptedModel
+
+class Typing(ScriptedModel):
+    def generate(self, messages, settings, on_text=None, stop=None):
+        def paced(piece):
+            time.sleep(0.03)
+            on_text(piece)
+        return super().generate(messages, settings, paced if on_text else None, stop)
+
 session = get_session(get_ipython())
-session.model = lambda spec=None: ScriptedModel({newest!r})
+session.model = lambda spec=None: Typing({newest!r})
 for i in range(5):
     session.conversation.record(f"older question {{i}}", {old!r}, "scripted")
-rows = 42"""
+rows = 42
+df = pd.DataFrame({{"city": ["Oslo", "Rome"], "temp_c": [3.5, 18.0]}})"""
+
+# A review queue whose store the notebook then closes.
+CLOSED_QUEUE = """\
+import tempfile
+from pathlib import Path
+from coassist.review import open_store
+from tests.test_server_handlers import seed_review_db
+scratch = open_store(seed_review_db(Path(tempfile.mkdtemp()) / "review.db"))
+ReviewQueueWidget(scratch, reviewer="ana")"""
+
+# Every state the %%assist answer's output shows: its text, whether it is rendered HTML, whether
+# it holds a code block.
+RECORD_ANSWER = """() => {
+  window.__answer = [];
+  const notebook = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+  new MutationObserver(() => {
+    const output = notebook.querySelectorAll('.jp-Cell')[1]?.querySelector('.jp-OutputArea');
+    const text = output ? output.innerText : '';
+    const last = window.__answer[window.__answer.length - 1];
+    if (text && (!last || last.text !== text))
+      window.__answer.push({text, html: !!output.querySelector('.jp-RenderedHTML'),
+                            code: !!output.querySelector('pre code')});
+  }).observe(notebook, {subtree: true, childList: true, characterData: true});
+}"""
+
+# The code block as shown: its lines on screen (its height over its line height), and whether a
+# keyword is drawn in another colour than the plain text beside it.
+CODE_AS_SHOWN = """(code) => {
+  const style = getComputedStyle(code);
+  const inner = code.getBoundingClientRect().height - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+  const keyword = [...code.querySelectorAll('span')].find((span) => span.textContent === 'def');
+  return {lines: Math.round(inner / parseFloat(style.lineHeight)),
+          highlighted: !!keyword && getComputedStyle(keyword).color !== style.color};
+}"""
 
 BOARDS = """\
 tasks = [Subtask("etl", "sql", human_hours=4, ai_hours=1, review_hours=1, p_pass=0.5),
@@ -68,33 +131,58 @@ SHORT_TRACKS = """(board) => [...board.querySelectorAll('.widget-hslider .slider
 def page(lab: Lab, browser_context: Any) -> Iterator[Any]:
     cells = [
         SETUP.format(repo=str(REPO), newest=NEWEST, old=OLD_ANSWER),
+        f"%%assist\n{TYPED}",
         "ChatWidget(min_interval=0)",
         BOARDS,
         BIG_BOARD,
         'ReviewQueueWidget(reviewer="ana")',
+        CLOSED_QUEUE,
+        "scratch.close()",
     ]
     page = open_notebook(browser_context, lab, write_notebook(lab, "widgets.ipynb", cells))
+    page.evaluate(RECORD_ANSWER)
     run_command(page, "notebook:run-all-cells")
-    page.locator(".coassist-review-queue").wait_for(timeout=90_000)
+    page.locator(".coassist-review-queue").nth(1).wait_for(timeout=90_000)
     page.wait_for_function(KERNEL_IDLE, timeout=60_000)
     yield page
     page.close()
 
 
+def test_assist_answer_is_markdown_while_it_streams_and_its_code_is_highlighted_unwrapped(
+    page: Any, shots_dir: Path
+) -> None:
+    states = page.evaluate("() => window.__answer")
+    streaming = [state for state in states if "▌" in state["text"]]
+    assert len(streaming) >= 3, states  # seen several times while it streamed
+    # Rendered all along, the code as code while it is written: never a raw ``` fence that then
+    # flips into a code block when the answer ends.
+    assert all(state["html"] and "```" not in state["text"] for state in streaming), streaming
+    assert any(state["code"] and "def summarise" in state["text"] for state in streaming), streaming
+    answer = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea .jp-RenderedHTML")
+    code = answer.locator("pre code")
+    assert shown_text(page, code).splitlines() == ["def summarise(frame, columns=None):", LONG_LINE]
+    assert code.evaluate(CODE_AS_SHOWN) == {"lines": 2, "highlighted": True}
+    answer.screenshot(path=shots_dir / "widgets-00-assist-code-highlighted.png")
+
+
 def test_chat_renders_markdown_and_keeps_the_newest_answer_in_view(page: Any, shots_dir: Path) -> None:
     chat = page.locator(".coassist-chat")
+    # The %%assist cell's exchange, in the shared conversation, shows what was typed there.
+    questions = chat.locator(".coassist-question")
+    assert shown_text(page, questions.nth(5)) == f"You: {TYPED}"
+    assert questions.count() == 6
     chat.locator("textarea").fill("Summarise my {rows} rows")
     chat.get_by_role("button", name="Send").click()
-    newest = chat.locator(".coassist-answer").filter(has_text="newest answer")
-    newest.wait_for(timeout=30_000)
     page.wait_for_function(
-        "() => !document.querySelector('.coassist-chat').innerText.includes('▌')", timeout=30_000
+        """() => { const chat = document.querySelector('.coassist-chat');
+                   return chat.querySelectorAll('.coassist-answer').length === 7 && !chat.innerText.includes('▌'); }""",
+        timeout=30_000,
     )
+    newest = chat.locator(".coassist-answer").last
     assert newest.locator("strong").inner_text() == "newest"
-    assert newest.locator("code").inner_text() == "df.describe()"
+    assert newest.locator("p code").inner_text() == "df.describe()"
     # "You:" is what was typed; the expanded prompt waits behind a summary.
-    question = chat.locator(".coassist-question").last
-    assert question.inner_text() == "You: Summarise my {rows} rows"
+    assert questions.last.inner_text() == "You: Summarise my {rows} rows"
     assert chat.locator("details").last.locator("summary").inner_text() == "expanded prompt"
     chat.scroll_into_view_if_needed()
     assert page.evaluate(NEWEST_IN_VIEW) == {"overflows": True, "inView": True}
@@ -134,10 +222,20 @@ def test_big_board_is_compact_with_whole_labels(page: Any, shots_dir: Path) -> N
 
 
 def test_review_queue_count_follows_a_click(page: Any, shots_dir: Path) -> None:
-    queue = page.locator(".coassist-review-queue")
+    queue = page.locator(".coassist-review-queue").first
     queue.scroll_into_view_if_needed()
     assert "2 draft(s) awaiting review" in queue.inner_text()
     queue.get_by_role("button", name="Approve").first.click()
     queue.get_by_text("1 draft(s) awaiting review").wait_for(timeout=15_000)
     assert "approved by ana" in queue.inner_text()
     queue.screenshot(path=shots_dir / "widgets-05-review-queue-count.png")
+
+
+def test_a_queue_whose_store_was_closed_says_so_and_takes_no_decisions(page: Any, shots_dir: Path) -> None:
+    queue = page.locator(".coassist-review-queue").nth(1)
+    text = shown_text(page, queue)
+    assert re.search(r"The review database was closed at [\d:]{8} \(store.close\(\)\): this queue takes no more decisions\.", text), text
+    buttons = queue.get_by_role("button")
+    assert buttons.count() == 7  # Refresh, and three on each of the two cards
+    assert all(buttons.nth(i).is_disabled() for i in range(buttons.count()))
+    queue.screenshot(path=shots_dir / "widgets-06-review-queue-store-closed.png")
