@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from coassist.errors import InvalidOption
 from coassist.review import audit_trail, open_store, review_queue
-from coassist.server import SUBSHELL_MESSAGE_TYPES
+from coassist.server import SUBSHELL_MESSAGE_TYPES, show_in_sidebar
 from coassist.server.contract import schema_for
 from coassist.server.sidebar_link import link_path, linked_url
 from tests.test_server_handlers import expect_error, fetch_json, seed_review_db
@@ -139,6 +140,18 @@ async def test_a_kernel_query_that_is_not_a_kernel_id_is_refused(jp_fetch: Any) 
     for path in ("plan", "reviews", "team"):
         error = await expect_error(jp_fetch, path, 400, params={"kernel": "../../etc/passwd"})
         assert error["message"].startswith("'kernel' must be a kernel id (a UUID")
+
+
+def test_show_in_sidebar_says_where_no_sidebar_follows_and_refuses_a_memory_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside a kernel a Jupyter server started (this test, nbclient, coassist demo) a notebook
+    that calls it still runs; an in-memory store no other process can open is an error."""
+    with open_store(tmp_path / "team.db") as store:
+        assert show_in_sidebar(store) is False
+    assert capsys.readouterr().out == f"No JupyterLab started this kernel, so no sidebar shows sqlite:///{tmp_path / 'team.db'}.\n"
+    with open_store("sqlite://") as memory, pytest.raises(InvalidOption, match="in-memory database lives only in this kernel"):
+        show_in_sidebar(memory)
 
 
 def test_the_server_untracks_subshell_requests(jp_serverapp: Any) -> None:

@@ -67,6 +67,7 @@ def test_assist_cell_streams_its_answer(page: Any, shots_dir: Path) -> None:
 
 
 def test_sidebar_approves_a_draft(page: Any, lab: Lab, shots_dir: Path) -> None:
+    page.set_viewport_size({"width": 1400, "height": 640})  # a laptop's browser: the sidebar scrolls
     run_command(page, "coassist:open-review-queue")
     sidebar = page.locator("#coassist-sidebar")
     cards = sidebar.locator(".jp-coassist-card")
@@ -87,6 +88,7 @@ def test_sidebar_approves_a_draft(page: Any, lab: Lab, shots_dir: Path) -> None:
         "() => document.querySelectorAll('#coassist-sidebar .jp-coassist-card').length === 1"
     )
     page.screenshot(path=shots_dir / "02-sidebar-approved.png")
+    page.set_viewport_size({"width": 1400, "height": 900})
     with open_store(lab.db_url) as store:
         assert [item.subtask for item in review_queue(store)] == ["e"]
         with store.engine.connect() as connection:

@@ -1,6 +1,6 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { CodeCell } from '@jupyterlab/cells';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
 
 /**
@@ -11,8 +11,10 @@ import { KernelMessage } from '@jupyterlab/services';
  * `stop_on_error: false` (jupyterlab/jupyterlab#6424), so the kernel goes on with the queued
  * cells, which then showed `[ ]` while they ran: the quickstart's deliberate KeyError before
  * `%assist error` did this after its `-f code` cell. The kernel announces each execution it
- * starts with `execute_input`; the cell whose request that answers is marked running again
- * (its execution count, when it comes, ends the mark as usual).
+ * starts (`execute_input`) and ends it with an idle status; between the two, that request's
+ * cell is marked running again, both when the announcement comes and when JupyterLab has just
+ * ended a run (`selectionExecuted`, emitted after the clearing), whichever comes last. Its
+ * execution count, when it comes, ends the mark as usual.
  */
 export const runningCellsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'coassist:running-cells',
@@ -20,25 +22,45 @@ export const runningCellsPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [INotebookTracker],
   activate: (_app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    /** The request each notebook's kernel is executing now, by its message id. */
+    const executing = new Map<NotebookPanel, string>();
     const watch = (panel: NotebookPanel) => {
       panel.sessionContext.iopubMessage.connect((_, message) => {
-        if (KernelMessage.isExecuteInputMsg(message)) {
-          markRunning(panel, message.parent_header);
+        const request = parentId(message);
+        if (KernelMessage.isExecuteInputMsg(message) && request) {
+          executing.set(panel, request);
+          markRunning(panel, request);
+        } else if (
+          KernelMessage.isStatusMsg(message) &&
+          message.content.execution_state === 'idle' &&
+          request === executing.get(panel)
+        ) {
+          executing.delete(panel);
         }
       });
+      panel.disposed.connect(() => executing.delete(panel));
     };
     tracker.forEach(watch);
     tracker.widgetAdded.connect((_, panel) => watch(panel));
+    NotebookActions.selectionExecuted.connect((_, { notebook }) => {
+      const panel = tracker.find(candidate => candidate.content === notebook);
+      const request = panel ? executing.get(panel) : undefined;
+      if (panel && request) {
+        markRunning(panel, request);
+      }
+    });
   }
 };
 
-function markRunning(
-  panel: NotebookPanel,
-  request: KernelMessage.IExecuteInputMsg['parent_header']
-): void {
-  const id = 'msg_id' in request ? request.msg_id : undefined;
+function parentId(message: KernelMessage.IMessage): string | undefined {
+  const parent = message.parent_header;
+  return 'msg_id' in parent ? parent.msg_id : undefined;
+}
+
+/** Mark the cell whose execute request is `request` running, unless it has finished. */
+function markRunning(panel: NotebookPanel, request: string): void {
   for (const cell of panel.content.widgets) {
-    if (cell instanceof CodeCell && id && cell.outputArea.future?.msg.header.msg_id === id) {
+    if (cell instanceof CodeCell && cell.outputArea.future?.msg.header.msg_id === request) {
       if (cell.model.executionCount === null && cell.model.executionState !== 'running') {
         cell.model.executionState = 'running';
       }
