@@ -53,8 +53,8 @@ def test_assist_cell_streams_its_answer(page: Any, shots_dir: Path) -> None:
     page.evaluate(RECORD_OUTPUTS)
     run_command(page, "notebook:run-all-cells")
     answer = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea .jp-RenderedHTML")
-    answer.wait_for(timeout=60_000)
-    page.wait_for_function(KERNEL_IDLE)
+    answer.wait_for(timeout=60_000)  # rendered from its first word
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
     outputs: list[str] = page.evaluate("() => window.__outputs")
     final = answer.inner_text().strip()
     assert final, "the %%assist cell showed an empty answer"
