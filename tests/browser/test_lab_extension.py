@@ -184,7 +184,7 @@ def store_plan_id(store: Any) -> int:
 RUN_ALL_CELLS = [
     ("%%assist -f code\nWrite mean.", []),
     ('sales = {"revenue": 1}\nsales["unit"]', ["raises-exception"]),
-    ("from tqdm.auto import tqdm\nimport time\nfor _ in tqdm(range(80), desc='drafting'):\n    time.sleep(0.1)", []),
+    ("from tqdm.auto import tqdm\nimport time\nfor _ in tqdm(range(50), desc='drafting'):\n    time.sleep(0.1)", []),
     ("done = True", []),
 ]
 KERNEL_STATUS = "#jp-main-statusbar .jp-StatusBar-TextItem[title^='Change kernel']"
