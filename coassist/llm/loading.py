@@ -6,8 +6,10 @@ loop, fine-tuning, benchmarks) loads models the same way and fails with the same
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,15 +19,20 @@ from typing import Any
 import torch
 
 from coassist.errors import ModelUnavailableOffline, UnknownModelSpec
-from coassist.llm.device import resolve_device, resolve_dtype, resolve_quantization
+from coassist.llm.decoding import use_row_exact_attention
+from coassist.llm.device import Precision, resolve_device, resolve_precision
 from coassist.llm.embedded import embedded_model_dir
-from coassist.llm.quantize import Quantization, quantize_linear_layers
+from coassist.llm.quantize import quantize_linear_layers
 from coassist.llm.spec import ACCEPTED_SPECS, ModelSpec, parse_model_spec
 
 
 @dataclass
 class LoadedModel:
-    """A model ready to generate, with where it came from (for provenance)."""
+    """A model ready to generate, with where it came from (for provenance).
+
+    `model` reads prompts; `decode_model` decodes answers token by token. They are one object
+    unless the precision keeps a second copy of the weights for decoding (`Precision.decode`).
+    """
 
     model: Any
     tokenizer: Any
@@ -33,13 +40,8 @@ class LoadedModel:
     directory: str
     adapter: str | None
     device: torch.device
-    dtype: torch.dtype
-    quantization: Quantization | None = None
-
-    @property
-    def dtype_name(self) -> str:
-        """``int8`` for weight-only int8 layers, else the torch dtype: what provenance records."""
-        return self.quantization or str(self.dtype).removeprefix("torch.")
+    precision: Precision
+    decode_model: Any
 
 
 def load_model_and_tokenizer(
@@ -54,10 +56,12 @@ def load_model_and_tokenizer(
     device, dtype:
         ``"auto"`` picks CUDA+bf16 when a GPU is visible, else the CPU with
         `coassist.llm.device.CPU_AUTO_DTYPE`. ``"int8"`` (CPU only) loads fp32 and then
-        stores every linear layer's weight as int8 (`coassist.llm.quantize`).
+        stores every linear layer's weight as int8 (`coassist.llm.quantize`);
+        ``"bf16-decode"`` loads fp32 and adds a bf16 copy that decodes.
     merge_adapter:
         Fold a PEFT adapter into the base weights (faster inference). Fine-tuning passes
-        False to keep training the adapter itself.
+        False to keep training the adapter itself; then no decoding copy is made, since the
+        weights it would copy are about to change.
 
     Raises
     ------
@@ -69,28 +73,51 @@ def load_model_and_tokenizer(
     if parsed.kind == "openai":
         raise UnknownModelSpec(parsed.text, "an HTTP endpoint has no local weights to load", ACCEPTED_SPECS)
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
-    quantization = resolve_quantization(dtype, torch_device)
+    precision = resolve_precision(dtype, torch_device)
 
     adapter = parsed.location if parsed.kind == "peft" else None
     with quiet_progress_bars():
         # Also around the directory: the embedded model's first use dequantises its GGUF here.
         directory = _local_directory(adapter_base_spec(Path(adapter)) if adapter is not None else parsed)
         tokenizer = _load_tokenizer(adapter or directory, fallback=directory)
-        model: Any = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(directory, dtype=precision.weights, local_files_only=True)
         if adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge_adapter)
+            with quiet_peft_notices():
+                model = PeftModel.from_pretrained(model, adapter, is_trainable=not merge_adapter)
             if merge_adapter:
                 model = model.merge_and_unload()
     model.to(torch_device)
     model.eval()
-    if quantization is not None:
+    if precision.quantization is not None:
         quantize_linear_layers(model)
+    decode_model = model
+    if precision.decode is not None and merge_adapter:
+        decode_model = decoding_copy(model, precision.decode)
+    if merge_adapter:  # not for training: it would change how the weights being trained attend
+        use_row_exact_attention(decode_model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, torch_dtype, quantization)
+    return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, precision, decode_model)
+
+
+def decoding_copy(model: Any, dtype: torch.dtype) -> Any:
+    """A copy of `model` whose parameters are in `dtype`, to decode beside the loaded weights.
+
+    The copy is made from the model as loaded, so a merged adapter is in it too. Each
+    parameter is converted straight into the copy (through deepcopy's memo), so the loaded
+    weights are never duplicated in their own dtype: the peak is the two copies, and weights
+    tied to each other (SmolLM2's embedding and output head) stay one tensor in the copy.
+    Buffers keep their dtype: rotary frequencies stay fp32, as in a model loaded in `dtype`.
+    """
+    from torch import nn
+
+    memo: dict[int, Any] = {
+        id(parameter): nn.Parameter(parameter.detach().to(dtype), requires_grad=False)
+        for parameter in model.parameters()
+    }
+    return copy.deepcopy(model, memo)
 
 
 def adapter_base_spec(adapter_dir: Path) -> ModelSpec:
@@ -146,6 +173,19 @@ def _load_tokenizer(primary: str, fallback: str) -> Any:
 
     source = primary if (Path(primary) / "tokenizer_config.json").is_file() else fallback
     return AutoTokenizer.from_pretrained(source, local_files_only=True)
+
+
+@contextmanager
+def quiet_peft_notices() -> Iterator[None]:
+    """Hide two notices peft gives about itself that nobody using coassist can act on: a
+    transformers deprecation it triggers on every adapter it wraps (``is_gradient_checkpointing``,
+    peft 0.21 with transformers 5), and, on saving, that the embedded model ships no config file
+    it could compare vocabularies with (coassist never changes the vocabulary). Every other
+    warning passes."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"Could not find a config file in ")
+        yield
 
 
 @contextmanager

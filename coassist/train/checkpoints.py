@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from coassist.atomic_dir import atomic_directory
+from coassist.llm.loading import quiet_peft_notices
 
 STATE_FILE = "trainer_state.pt"
 _CHECKPOINT_NAME = re.compile(r"step-(\d+)")
@@ -46,7 +47,7 @@ def save_checkpoint(
     root = checkpoint_root(output_dir)
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"step-{state.step:06d}"
-    with atomic_directory(target) as staging:
+    with atomic_directory(target) as staging, quiet_peft_notices():
         model.save_pretrained(staging)
         torch.save(
             {

@@ -32,7 +32,7 @@ from coassist.eval.runner import TaskResult, run_task
 from coassist.eval.team import CHRF_PASS, TeamTask
 from coassist.llm.chat import GenerationSettings
 from coassist.llm.device import resolve_device, training_dtype
-from coassist.llm.loading import adapter_base_spec, load_model_and_tokenizer
+from coassist.llm.loading import adapter_base_spec, load_model_and_tokenizer, quiet_peft_notices
 from coassist.llm.spec import DEFAULT_SPEC, ModelSpec
 from coassist.train import _checks as checks
 from coassist.train.checkpoints import (
@@ -707,7 +707,8 @@ def _trainable_peft_model(model: Any, config: LoraTrainingConfig, base_spec: str
             target_modules=list(config.target_modules),
             task_type="CAUSAL_LM",
         )
-        model = get_peft_model(model, lora)
+        with quiet_peft_notices():
+            model = get_peft_model(model, lora)
     # peft would record the base's cache directory; a spec survives the cache moving.
     model.peft_config["default"].base_model_name_or_path = base_spec
     return model
@@ -802,7 +803,7 @@ def _earlier_run(config: LoraTrainingConfig) -> Path | None:
 def _save_adapter(model: Any, tokenizer: Any, config: LoraTrainingConfig, result: LoraResult) -> None:
     """The adapter in PEFT format, the tokenizer beside it, and a summary for provenance, all
     renamed into place at once (the run's checkpoints are carried over)."""
-    with atomic_directory(config.output_dir, keep=("checkpoints",)) as output:
+    with atomic_directory(config.output_dir, keep=("checkpoints",)) as output, quiet_peft_notices():
         model.save_pretrained(output)
         tokenizer.save_pretrained(output)
         _write_summary(output, config, result)
