@@ -13,6 +13,10 @@ from coassist.llm import GenerationSettings, load_chat_model
 from coassist.llm.chat import Generation
 
 QUESTION = [{"role": "user", "content": "Write a function that sorts a list."}]
+EXACT = "float32"
+"""The dtype of tests comparing batched answers with single ones, or with transformers'
+`generate`: fp32 rounding leaves a random model's greedy tokens alone, where the CPU default
+(bf16-decode) rounds batches (sdpa) and single rows (row-exact attention) differently."""
 
 
 def test_streamed_pieces_add_up_to_the_answer(tiny_model_dir: Path) -> None:
@@ -71,7 +75,7 @@ def _outcome(generation: Generation) -> tuple[str, str, int]:
 
 
 def test_batched_answers_match_one_by_one(tiny_model_dir: Path) -> None:
-    model = load_chat_model(str(tiny_model_dir))
+    model = load_chat_model(str(tiny_model_dir), dtype=EXACT)
     settings = GenerationSettings(max_new_tokens=8)
     conversations = [
         [{"role": "user", "content": "hi"}],
@@ -89,7 +93,7 @@ def test_batched_answers_match_one_by_one(tiny_model_dir: Path) -> None:
 
 def test_each_row_of_a_batch_stops_on_its_own(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One row ends early at an end token, another is stopped as a loop; the third runs to the limit."""
-    model = load_chat_model(str(tiny_model_dir))
+    model = load_chat_model(str(tiny_model_dir), dtype=EXACT)
     settings = GenerationSettings(max_new_tokens=24)
     conversations = [[{"role": "user", "content": text}] for text in ("hi", "Explain the error please.", "Sort a list.")]
     alone = [model.generate(c, settings) for c in conversations]
@@ -131,6 +135,31 @@ def test_peft_adapter_loads_over_its_base_spec(tiny_model_dir: Path, tmp_path: P
     settings = GenerationSettings(max_new_tokens=6)
     # Random non-zero LoRA weights change the logits, so the answers differ from the base's.
     assert adapted.generate(QUESTION, settings).text != plain.generate(QUESTION, settings).text
+
+
+def test_the_decoding_copy_carries_the_merged_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """bf16-decode copies the weights after the adapter is merged, so both halves answer with it;
+    loaded to train (not merged), the weights are about to change and no copy is made."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from coassist.llm.loading import load_model_and_tokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    lora.peft_config["default"].base_model_name_or_path = str(tiny_model_dir)
+    lora.save_pretrained(tmp_path)
+    plain = load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="bf16-decode")
+
+    merged = load_model_and_tokenizer(str(tmp_path), device="cpu", dtype="bf16-decode")
+
+    name = "model.layers.0.self_attn.q_proj.weight"
+    decoding = merged.decode_model.get_parameter(name)
+    assert torch.equal(decoding, merged.model.get_parameter(name).to(torch.bfloat16))
+    assert not torch.equal(decoding, plain.decode_model.get_parameter(name))  # the adapter is in it
+    training = load_model_and_tokenizer(str(tmp_path), device="cpu", dtype="bf16-decode", merge_adapter=False)
+    assert training.decode_model is training.model
 
 
 def test_a_path_object_is_a_spec(tiny_model_dir: Path) -> None:
@@ -181,7 +210,7 @@ def test_a_finished_row_makes_room_for_the_next_prompt(tiny_model_dir: Path, mon
     the next prompt while the other row is mid-answer; every answer is the one given alone."""
     from coassist.llm.decoding import Decoder
 
-    model = load_chat_model(str(tiny_model_dir))
+    model = load_chat_model(str(tiny_model_dir), dtype=EXACT)
     settings = GenerationSettings(max_new_tokens=24)
     texts = ("hi", "Explain the error please.", "Sort a list.", "Why?", "Rename a column.")
     conversations = [[{"role": "user", "content": text}] for text in texts]
@@ -194,7 +223,7 @@ def test_a_finished_row_makes_room_for_the_next_prompt(tiny_model_dir: Path, mon
     widths: list[int] = []
     joined_mid_answer: list[bool] = []
     real_step, real_prefill = Decoder._step, Decoder._prefill
-    monkeypatch.setattr(Decoder, "_step", lambda self: widths.append(len(self.rows)) or real_step(self))
+    monkeypatch.setattr(Decoder, "_step", lambda self, draft: widths.append(len(self.rows)) or real_step(self, draft))
     monkeypatch.setattr(Decoder, "_prefill", lambda self, rows: joined_mid_answer.append(bool(self.rows)) or real_prefill(self, rows))
     heard: list[int] = []
     batched = model.generate_batch(conversations, settings, width=2, on_answer=lambda index, generation: heard.append(index))
@@ -227,3 +256,104 @@ def test_a_batch_width_that_decodes_nothing_is_refused_by_name(tiny_model_dir: P
     model = load_chat_model(str(tiny_model_dir))
     with pytest.raises(InvalidSetting, match="width: must be a whole number >= 1"):
         model.generate_batch([QUESTION], GenerationSettings(max_new_tokens=2), width=width)  # type: ignore[arg-type]
+
+
+def _spy_rows(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every decoded row, in the order its answer was finished (drafted and kept tokens included)."""
+    from coassist.llm.local import LocalChatModel
+
+    rows: list[Any] = []
+    original = LocalChatModel._generation
+    monkeypatch.setattr(LocalChatModel, "_generation", staticmethod(lambda text, row: rows.append(row) or original(text, row)))
+    return rows
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bf16-decode"])
+def test_prompt_lookup_gives_the_tokens_greedy_decoding_gives(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    """Drafts verified in one pass keep greedy's answer token for token, with the repetition
+    penalty on or off, for chats and plain text, cut at the token limit or at an end token
+    met inside a draft; and lookup did draft, keep and reject tokens."""
+    from coassist.llm.loading import load_model_and_tokenizer
+    from coassist.llm.local import LocalChatModel
+
+    loaded = load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype=dtype)
+    plain, lookup = LocalChatModel(loaded, draft_tokens=0), LocalChatModel(loaded)
+    rows = _spy_rows(monkeypatch)
+    texts = ["hi", "Explain the error and fix the code in this function please.", "import pandas as pd\ndf.describe()"]
+    for penalty in (1.0, 1.3):
+        settings = GenerationSettings(max_new_tokens=40, repetition_penalty=penalty)
+        for text in texts:
+            chat = [{"role": "user", "content": text}]
+            assert _outcome(lookup.generate(chat, settings)) == _outcome(plain.generate(chat, settings))
+            assert _outcome(lookup.continue_text(text, settings)) == _outcome(plain.continue_text(text, settings))
+    drafted = sum(row.drafted for row in rows)
+    kept = sum(row.accepted for row in rows)
+    assert drafted > kept > 0  # both verdicts were exercised
+    assert not any(row.drafted for row in rows[1::2])  # draft_tokens=0 drafts nothing
+
+    # An end token inside a kept draft ends the answer there, as it does one token at a time.
+    kept_row = next(row for row in rows[::2] if row.accepted)
+    end_token = kept_row.token_ids[-2]
+    monkeypatch.setattr(plain, "_end_token_ids", lambda: {end_token})
+    monkeypatch.setattr(lookup, "_end_token_ids", lambda: {end_token})
+    prompt = loaded.tokenizer.decode(kept_row.prompt_ids, skip_special_tokens=False)
+    ended = lookup.continue_text(prompt, GenerationSettings(max_new_tokens=40))
+    assert _outcome(ended) == _outcome(plain.continue_text(prompt, GenerationSettings(max_new_tokens=40)))
+    assert ended.finish == "stop"
+
+
+def test_a_batch_drafts_only_once_one_row_is_left(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of a wider batch share each read of the weights and draft nothing; the last row
+    decoding drafts, and every answer is still the one given alone."""
+    from coassist.llm.decoding import Decoder
+
+    model = load_chat_model(str(tiny_model_dir), dtype=EXACT)
+    settings = GenerationSettings(max_new_tokens=32)
+    # The last prompt's answer repeats itself on this model, so its lone tail has drafts to make.
+    texts = ("hi", "Sort.", "Explain the error and fix the code in this function please.")
+    conversations = [[{"role": "user", "content": text}] for text in texts]
+    drafts: list[tuple[int, int]] = []
+    real_step = Decoder._step
+    monkeypatch.setattr(Decoder, "_step", lambda self, draft: drafts.append((len(self.rows), len(draft))) or real_step(self, draft))
+    # Two rows: row 0 ends at its 12th token and prompt 2 takes its place, so row 1 reaches the
+    # limit first and row 2 decodes its last 12 tokens alone.
+    ids = _answer_ids(model, conversations[0], 12)
+    monkeypatch.setattr(model, "_end_token_ids", lambda: {ids[11]})
+    alone = [model.generate(c, settings) for c in conversations]
+    drafts.clear()
+
+    batched = model.generate_batch(conversations, settings, width=2)
+
+    assert [_outcome(g) for g in batched] == [_outcome(g) for g in alone]
+    assert {width for width, drafted in drafts if drafted} == {1}
+    assert any(width == 2 for width, _ in drafts)
+
+
+def test_a_bf16_row_gives_the_same_bits_fed_a_token_at_a_time_or_with_its_draft(tiny_model_dir: Path) -> None:
+    """The decoding copy's attention: logits after 15 tokens fed at once (a step and its draft)
+    equal, bit for bit, those of 15 steps of one token. (With sdpa they differ here, on the
+    development CPU: sdpa lays one query out differently than several.)"""
+    import torch
+
+    from coassist.llm.decoding import ROW_EXACT_ATTENTION
+    from coassist.llm.loading import load_model_and_tokenizer
+
+    decoding = load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="bf16-decode").decode_model
+    assert decoding.config._attn_implementation == ROW_EXACT_ATTENTION
+    ids = torch.tensor([[(7 * i) % 300 + 3 for i in range(48)]])
+    prompt, fed = ids[:, :33], ids[:, 33:]  # a 33-token prompt goes to sdpa either way
+
+    def logits(pieces: list[torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode():
+            cache = decoding(input_ids=prompt, use_cache=True).cache
+            outputs, seen = [], prompt.shape[1]
+            for piece in pieces:
+                positions = torch.arange(seen, seen + piece.shape[1])[None]
+                mask = torch.ones(1, seen + piece.shape[1], dtype=torch.long)
+                outputs.append(decoding(input_ids=piece, position_ids=positions, attention_mask=mask, cache=cache).logits)
+                seen += piece.shape[1]
+        return torch.cat(outputs, dim=1)
+
+    assert torch.equal(logits([fed]), logits(list(fed.split(1, dim=1))))

@@ -1,4 +1,5 @@
-"""int8 layers: the layer's arithmetic, loading a model with dtype "int8", and where it is refused."""
+"""CPU precisions: int8 layers (the layer's arithmetic, loading, where it is refused) and
+bf16-decode (fp32 weights read the prompt, a bf16 copy decodes), the CPU's `auto`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 from coassist.errors import InvalidSetting
 from coassist.llm import device as device_module
 from coassist.llm.chat import GenerationSettings
-from coassist.llm.device import resolve_dtype, resolve_quantization
-from coassist.llm.loading import load_model_and_tokenizer
+from coassist.llm.device import resolve_dtype, resolve_precision
+from coassist.llm.loading import decoding_copy, load_model_and_tokenizer
 from coassist.llm.local import LocalChatModel
 from coassist.llm.quantize import quantize_linear_layers
 from coassist.train.lora import LoraTrainingConfig, _load_trainable
@@ -70,18 +71,62 @@ def test_a_model_loaded_as_int8_generates_and_says_so(tiny_model_dir: Path) -> N
 def test_int8_is_refused_off_the_cpu_and_named_among_the_accepted_dtypes() -> None:
     cuda = torch.device("cuda")  # a device object: the refusal needs no GPU to be checked
     with pytest.raises(InvalidSetting, match=r"^dtype: 'int8' \(int8 quantised layers\) runs on the CPU only"):
-        resolve_quantization("int8", cuda)
-    with pytest.raises(InvalidSetting, match=r"use one of: auto, .*, int8 "):
+        resolve_precision("int8", cuda)
+    with pytest.raises(InvalidSetting, match=r"use one of: auto, .*, int8, "):
         resolve_dtype("int4", torch.device("cpu"))
-    assert resolve_quantization(" INT8", torch.device("cpu")) == "int8"
+    assert resolve_precision(" INT8", torch.device("cpu")).quantization == "int8"
     assert resolve_dtype("int8", torch.device("cpu")) == torch.float32  # loaded as fp32, then quantised
-    assert resolve_quantization("auto", cuda) is None and resolve_dtype("auto", cuda) == torch.bfloat16
+    assert resolve_precision("auto", cuda).quantization is None and resolve_dtype("auto", cuda) == torch.bfloat16
+
+
+def test_auto_on_the_cpu_reads_prompts_in_fp32_and_decodes_in_bf16() -> None:
+    cpu = resolve_precision("auto", torch.device("cpu"))
+    assert (cpu.name, cpu.weights, cpu.decode, cpu.quantization) == ("bf16-decode", torch.float32, torch.bfloat16, None)
+    assert resolve_precision(" BF16-Decode", torch.device("cpu")) == cpu
+    assert resolve_precision("auto", torch.device("cuda")).decode is None  # bf16 does both on a GPU
+
+
+def test_bf16_decode_reads_the_prompt_with_fp32_weights_and_decodes_with_a_bf16_copy(tiny_model_dir: Path) -> None:
+    loaded = load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="bf16-decode")
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+    assert {p.dtype for p in loaded.decode_model.parameters()} == {torch.bfloat16}
+    for name, weight in loaded.decode_model.named_parameters():
+        assert torch.equal(weight, loaded.model.get_parameter(name).to(torch.bfloat16)), name
+    fed: list[tuple[torch.dtype, int]] = []  # each forward pass: the weights' dtype, tokens fed per row
+    for weights in (loaded.model, loaded.decode_model):
+        weights.register_forward_pre_hook(
+            lambda module, args, kwargs: fed.append((module.dtype, kwargs["input_ids"].shape[1])), with_kwargs=True
+        )
+    model = LocalChatModel(loaded, draft_tokens=0)
+    messages = [{"role": "user", "content": "def add(a, b):"}]
+
+    generation = model.generate(messages, GenerationSettings(max_new_tokens=6))
+
+    assert generation.new_tokens == 6 and model.describe()["dtype"] == "bf16-decode"
+    assert fed == [(torch.float32, model.count_tokens(messages))] + [(torch.bfloat16, 1)] * 5
+
+
+def test_a_decoding_copy_keeps_tied_weights_one_tensor_and_leaves_the_original() -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+
+    copy = decoding_copy(model, torch.bfloat16)
+
+    assert copy.lm_head.weight is copy.model.embed_tokens.weight  # SmolLM2's head: one bf16 tensor
+    assert copy.lm_head.weight.dtype == torch.bfloat16 and model.lm_head.weight.dtype == torch.float32
+    assert copy.model.rotary_emb.inv_freq.dtype == torch.float32  # positions as a bf16-loaded model has them
+    assert sum(p.numel() for p in copy.parameters()) == sum(p.numel() for p in model.parameters())
 
 
 def test_auto_on_the_cpu_follows_the_one_constant(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(device_module, "CPU_AUTO_DTYPE", "int8")
-    assert resolve_quantization("auto", torch.device("cpu")) == "int8"
-    assert resolve_quantization("auto", torch.device("cuda")) is None
+    assert resolve_precision("auto", torch.device("cpu")).quantization == "int8"
+    assert resolve_precision("auto", torch.device("cuda")).quantization is None
 
 
 def test_fine_tuning_loads_float_weights_even_when_auto_means_int8(

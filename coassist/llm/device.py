@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 import torch
@@ -10,20 +11,43 @@ import torch
 from coassist.errors import DeviceUnavailable, InvalidSetting
 from coassist.llm.quantize import Quantization
 
-# What dtype "auto" means on the CPU: the one place to change it. "int8" decodes faster
-# (docs/inference.md measures it); it becomes the default once its answers are evaluated.
-CPU_AUTO_DTYPE: Final = "float32"
+# What dtype "auto" means on the CPU: the one place to change it. On an AVX2 CPU without bf16
+# arithmetic, bf16 weights decode 1.4-2x faster than fp32 (a step reads half the bytes) but read
+# a prompt about 6x slower (the arithmetic is emulated); fp32 weights for the prompt and bf16
+# ones for the answer keep both speeds and fp32's answers (docs/inference.md measures it).
+CPU_AUTO_DTYPE: Final = "bf16-decode"
 
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
+
+@dataclass(frozen=True)
+class Precision:
+    """What a dtype setting means for a model's weights.
+
+    `weights` is the dtype the model loads in; it reads prompts. `decode` names a second copy
+    of the weights, made from the loaded ones (adapter merged), that decodes the answer token
+    by token; None when the loaded weights do both. `quantization` replaces the loaded linear
+    layers after loading (`coassist.llm.quantize`).
+    """
+
+    name: str
+    weights: torch.dtype
+    decode: torch.dtype | None = None
+    quantization: Quantization | None = None
+
+
+_FLOAT32 = Precision("float32", torch.float32)
+_BFLOAT16 = Precision("bfloat16", torch.bfloat16)
+_FLOAT16 = Precision("float16", torch.float16)
+_PRECISIONS: dict[str, Precision] = {
+    "float32": _FLOAT32,
+    "fp32": _FLOAT32,
+    "bfloat16": _BFLOAT16,
+    "bf16": _BFLOAT16,
+    "float16": _FLOAT16,
+    "fp16": _FLOAT16,
+    # Quantised linear layers on the CPU, loaded as fp32 first (coassist.llm.quantize).
+    "int8": Precision("int8", torch.float32, quantization="int8"),
+    "bf16-decode": Precision("bf16-decode", torch.float32, decode=torch.bfloat16),
 }
-# Quantised linear layers on the CPU, loaded as fp32 first (coassist.llm.quantize).
-_QUANTIZED: dict[str, Quantization] = {"int8": "int8"}
 
 # A closed set: torch accepts dozens of backends ("meta", "xla", ...) that would load a model
 # nothing here can run, and "gpu" is a common guess that torch rejects with a long list.
@@ -63,9 +87,10 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """The dtype weights load in and activations compute in: `auto` is bf16 on CUDA (half the
-    memory, tensor cores) and `CPU_AUTO_DTYPE` on the CPU; ``int8`` loads fp32, then quantises.
+def resolve_precision(dtype: str, device: torch.device) -> Precision:
+    """What a dtype setting means on `device`: `auto` is bf16 on CUDA (half the memory, tensor
+    cores) and `CPU_AUTO_DTYPE` on the CPU; ``int8`` loads fp32, then quantises;
+    ``bf16-decode`` loads fp32 and decodes with a bf16 copy.
 
     Raises
     ------
@@ -73,21 +98,35 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
         For a name that is not ``auto`` or one of the dtypes listed in the message, and for
         ``int8`` on anything but the CPU.
 
-    >>> resolve_dtype("auto", torch.device("cpu"))
-    torch.float32
+    >>> resolve_precision("auto", torch.device("cpu"))
+    Precision(name='bf16-decode', weights=torch.float32, decode=torch.bfloat16, quantization=None)
     """
-    name = _dtype_name(dtype, device)
-    return torch.float32 if name in _QUANTIZED else _DTYPES[name]
+    name = dtype.strip().lower() if isinstance(dtype, str) else dtype
+    if name == "auto":
+        name = "bfloat16" if device.type == "cuda" else CPU_AUTO_DTYPE
+    if not isinstance(name, str) or name not in _PRECISIONS:
+        accepted = ", ".join(["auto", *_PRECISIONS])
+        raise InvalidSetting(
+            "dtype", f"unknown dtype {dtype!r}; use one of: {accepted} (in a notebook: %config Assist.dtype = 'auto')"
+        )
+    precision = _PRECISIONS[name]
+    if precision.quantization is not None and device.type != "cpu":
+        raise InvalidSetting(
+            "dtype",
+            f"{dtype!r} (int8 quantised layers) runs on the CPU only, and the device is {device.type!r}; "
+            f"use 'bfloat16' or 'auto' on a GPU, or set the device to 'cpu' "
+            f"(in a notebook: %config Assist.dtype = 'auto')",
+        )
+    return precision
 
 
-def resolve_quantization(dtype: str, device: torch.device) -> Quantization | None:
-    """The quantisation a dtype setting asks for (``int8``), or None for float weights.
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The dtype the weights load in (`Precision.weights`): what reads the prompt.
 
-    >>> resolve_quantization("int8", torch.device("cpu"))
-    'int8'
+    >>> resolve_dtype("auto", torch.device("cuda"))
+    torch.bfloat16
     """
-    name = _dtype_name(dtype, device)
-    return _QUANTIZED[name] if name in _QUANTIZED else None
+    return resolve_precision(dtype, device).weights
 
 
 def training_dtype(device: torch.device) -> str:
@@ -100,23 +139,3 @@ def training_dtype(device: torch.device) -> str:
     'float32'
     """
     return "bfloat16" if device.type == "cuda" else "float32"
-
-
-def _dtype_name(dtype: str, device: torch.device) -> str:
-    """The canonical name a dtype setting means on `device`, with ``auto`` resolved."""
-    name = dtype.strip().lower() if isinstance(dtype, str) else dtype
-    if name == "auto":
-        return "bfloat16" if device.type == "cuda" else CPU_AUTO_DTYPE
-    if not isinstance(name, str) or name not in {*_DTYPES, *_QUANTIZED}:
-        accepted = ", ".join(["auto", *_DTYPES, *_QUANTIZED])
-        raise InvalidSetting(
-            "dtype", f"unknown dtype {dtype!r}; use one of: {accepted} (in a notebook: %config Assist.dtype = 'auto')"
-        )
-    if name in _QUANTIZED and device.type != "cpu":
-        raise InvalidSetting(
-            "dtype",
-            f"{dtype!r} (int8 quantised layers) runs on the CPU only, and the device is {device.type!r}; "
-            f"use 'bfloat16' or 'auto' on a GPU, or set the device to 'cpu' "
-            f"(in a notebook: %config Assist.dtype = 'auto')",
-        )
-    return name

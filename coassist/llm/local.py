@@ -16,7 +16,7 @@ from coassist.llm.chat import (
     TextCallback,
     check_width,
 )
-from coassist.llm.decoding import DecodedRow, Decoder, RowEnd
+from coassist.llm.decoding import DRAFT_TOKENS, DecodedRow, Decoder, RowEnd
 from coassist.llm.degenerate import settle_loop
 from coassist.llm.loading import LoadedModel
 
@@ -25,10 +25,15 @@ _FINISH: dict[RowEnd, FinishReason] = {"end token": "stop", "limit": "length", "
 
 
 class LocalChatModel:
-    """A `ChatModel` backed by a local transformers model (see `coassist.llm.chat`)."""
+    """A `ChatModel` backed by a local transformers model (see `coassist.llm.chat`).
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    `draft_tokens` is prompt lookup's longest draft (`coassist.llm.decoding`; 0: off): answers
+    are the same either way, so only a measurement of what lookup earns turns it off.
+    """
+
+    def __init__(self, loaded: LoadedModel, draft_tokens: int = DRAFT_TOKENS) -> None:
         self.loaded = loaded
+        self.draft_tokens = draft_tokens
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.spec = loaded.spec.text
@@ -117,6 +122,7 @@ class LocalChatModel:
 
         decoder = Decoder(
             self.model,
+            self.loaded.decode_model,
             self.tokenizer,
             settings,
             end_ids=self._end_token_ids(),
@@ -125,6 +131,7 @@ class LocalChatModel:
             on_row=finished,
             on_text=on_text,
             stop=stop,
+            draft_tokens=self.draft_tokens,
         )
         decoder.run(prompt_ids, width)
         return [generations[index] for index in range(len(prompts))]
@@ -154,7 +161,7 @@ class LocalChatModel:
             "directory": self.loaded.directory,
             "adapter": self.loaded.adapter,
             "device": str(self.loaded.device),
-            "dtype": self.loaded.dtype_name,
+            "dtype": self.loaded.precision.name,
             "context_length": self.context_length,
         }
 
