@@ -191,7 +191,7 @@ def test_out_is_required_although_python_keeps_a_router_in_memory(capsys) -> Non
 
 @pytest.mark.parametrize(
     ("command", "config_class", "base"),
-    [("finetune", LoraTrainingConfig, "smollm2"), ("train-router", RouterTrainingConfig, "minilm")],
+    [("finetune", LoraTrainingConfig, "coassist"), ("train-router", RouterTrainingConfig, "minilm")],
 )
 def test_help_is_the_fields_help(command: str, config_class: type, base: str, capsys, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "1000")  # one line per option: no wrapping inside a help text

@@ -2,7 +2,7 @@
 
 >>> from coassist.train import LoraTrainingConfig, RouterTrainingConfig
 >>> LoraTrainingConfig("sft.jsonl", "adapter", max_steps=50).base
-'smollm2'
+'coassist'
 
 Typical use::
 
