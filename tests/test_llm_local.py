@@ -357,3 +357,26 @@ def test_a_bf16_row_gives_the_same_bits_fed_a_token_at_a_time_or_with_its_draft(
         return torch.cat(outputs, dim=1)
 
     assert torch.equal(logits([fed]), logits(list(fed.split(1, dim=1))))
+
+
+@pytest.mark.slow
+def test_prompt_lookup_gives_smollm2s_greedy_answers_token_for_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real model and the CPU default (bf16-decode): a question whose answer copies
+    column names from the prompt, where lookup keeps most drafts, and an error explanation,
+    where sdpa's rounding made lookup's answer part from greedy's at the 15th token."""
+    from coassist.llm.local import LocalChatModel
+
+    model = load_chat_model("smollm2")
+    plain = LocalChatModel(model.loaded, draft_tokens=0)  # type: ignore[attr-defined]
+    rows = _spy_rows(monkeypatch)
+    questions = [
+        "The DataFrame `sales` has the columns order_id, customer_name, unit_price, quantity_ordered and "
+        "ship_date. Which columns hold money or dates? Name them exactly.",
+        "This cell failed:\n```python\ndf['revenue_total'].sum()\n```\nKeyError: 'revenue_total'\n"
+        "The DataFrame has the columns revenue, units, region. Explain the error and fix the code.",
+    ]
+    settings = GenerationSettings(max_new_tokens=40)
+    for question in questions:
+        chat = [{"role": "user", "content": question}]
+        assert _outcome(model.generate(chat, settings)) == _outcome(plain.generate(chat, settings))
+    assert sum(row.accepted for row in rows) > 20

@@ -400,7 +400,8 @@ def _row_exact_attention(
     for anything else: batches, prompts, and the features it has and this has not.
 
     Shapes as transformers passes them: query [1, heads, queries, dim], key and value
-    [1, key heads, keys, dim]; returns [1, queries, heads, dim]. Scores and softmax are fp32.
+    [1, key heads, keys, dim]; returns [1, queries, heads, dim]. The softmax is fp32; the
+    matmuls are the model's dtype with fp32 sums.
     """
     batch, heads, queries, dim = query.shape
     special = dropout or any(kwargs.get(name) is not None for name in ("sliding_window", "softcap", "s_aux", "position_bias"))
@@ -408,15 +409,18 @@ def _row_exact_attention(
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     key_heads, keys = key.shape[1], key.shape[2]
     groups = heads // key_heads  # query heads sharing one key head sit next to each other
-    scores = torch.matmul(query.reshape(1, key_heads, groups * queries, dim), key.transpose(2, 3)).float()
-    scores = (scores * (dim**-0.5 if scaling is None else scaling)).view(1, key_heads, groups, queries, keys)
-    if attention_mask is None:  # sdpa_mask leaves out a plain causal mask
+    scale = dim**-0.5 if scaling is None else scaling
+    scores = torch.matmul((query * scale).reshape(1, key_heads, groups * queries, dim), key.transpose(2, 3))
+    if attention_mask is None and queries > 1:  # sdpa_mask leaves a plain causal mask to sdpa
         attention_mask = torch.ones(queries, keys, dtype=torch.bool, device=query.device).tril(keys - queries)
-    if attention_mask.dtype == torch.bool:
-        scores = scores.masked_fill(~attention_mask, float("-inf"))
-    else:
-        scores = scores + attention_mask
-    weights = torch.softmax(scores.view(1, key_heads, groups * queries, keys), dim=-1).to(value.dtype)
+    if attention_mask is not None:
+        grouped = scores.view(1, key_heads, groups, queries, keys)
+        if attention_mask.dtype == torch.bool:
+            grouped = grouped.masked_fill(~attention_mask, float("-inf"))
+        else:
+            grouped = grouped + attention_mask
+        scores = grouped.view(1, key_heads, groups * queries, keys)
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
     padding = -keys % _ROW_EXACT_BLOCK
     output = torch.matmul(F.pad(weights, (0, padding)), F.pad(value, (0, 0, 0, padding)))
     return output.view(1, heads, queries, dim).transpose(1, 2).contiguous(), None

@@ -19,7 +19,6 @@ from typing import Any
 import torch
 
 from coassist.errors import ModelUnavailableOffline, UnknownModelSpec
-from coassist.llm.decoding import use_row_exact_attention
 from coassist.llm.device import Precision, resolve_device, resolve_precision
 from coassist.llm.embedded import embedded_model_dir
 from coassist.llm.quantize import quantize_linear_layers
@@ -68,6 +67,8 @@ def load_model_and_tokenizer(
     UnknownModelSpec, ModelPackageMissing, ModelUnavailableOffline, InvalidSetting
     """
     from transformers import AutoModelForCausalLM
+
+    from coassist.llm.decoding import use_row_exact_attention
 
     parsed = spec if isinstance(spec, ModelSpec) else parse_model_spec(spec)
     if parsed.kind == "openai":
