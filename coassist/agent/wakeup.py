@@ -18,17 +18,13 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from coassist.review.store import ReviewStore
+from coassist.review.store import CONNECT_TIMEOUT_SECONDS, ReviewStore
 
 CHANNEL = "coassist"
 """The channel the audit trigger notifies (see migrations/versions/0003_scheduling_agent.py)."""
 
 STOP_CHECK_SECONDS = 0.25
 """How often a LISTENing wait looks at the stop request (psycopg's wait cannot watch an Event)."""
-
-CONNECT_TIMEOUT_SECONDS = 10
-"""How long connecting the listener may take (unless the URL says): a server that does not answer
-at all (a lost network) must not hold an idle agent's wait forever."""
 
 
 class Wakeup(Protocol):

@@ -58,6 +58,10 @@ Writes here are a handful of rows (one drafting batch, one decision), millisecon
 only matters when a process holds the lock abnormally long, and then failing loudly is right.
 """
 
+CONNECT_TIMEOUT_SECONDS = 10
+"""How long connecting to PostgreSQL may take (unless the URL says): a server that does not answer
+at all (a lost network) must not hold an agent, a widget or a server request forever."""
+
 
 BASELINE = "0002"
 """The revision holding the schema coassist created before Alembic (schema version 2)."""
@@ -139,6 +143,8 @@ def open_store(url: str | os.PathLike[str] | None = None) -> ReviewStore:
             from sqlalchemy.pool import StaticPool
 
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        kwargs.update(connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
