@@ -1,5 +1,6 @@
-"""CPU precisions: int8 layers (the layer's arithmetic, loading, where it is refused) and
-bf16-decode (fp32 weights read the prompt, a bf16 copy decodes), the CPU's `auto`."""
+"""CPU precisions: int8 layers (the layer's arithmetic, loading, where it is refused), and
+bf16-decode (fp32 weights read the prompt, a bf16 copy decodes) and bfloat16, the CPU's `auto`
+without and with bf16 units."""
 
 from __future__ import annotations
 
@@ -79,7 +80,10 @@ def test_int8_is_refused_off_the_cpu_and_named_among_the_accepted_dtypes() -> No
     assert resolve_precision("auto", cuda).quantization is None and resolve_dtype("auto", cuda) == torch.bfloat16
 
 
-def test_auto_on_the_cpu_reads_prompts_in_fp32_and_decodes_in_bf16() -> None:
+def test_auto_on_a_cpu_without_bf16_units_reads_prompts_in_fp32_and_decodes_in_bf16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: False)
     cpu = resolve_precision("auto", torch.device("cpu"))
     assert (cpu.name, cpu.weights, cpu.decode, cpu.quantization) == ("bf16-decode", torch.float32, torch.bfloat16, None)
     assert resolve_precision(" BF16-Decode", torch.device("cpu")) == cpu
@@ -123,16 +127,26 @@ def test_a_decoding_copy_keeps_tied_weights_one_tensor_and_leaves_the_original()
     assert sum(p.numel() for p in copy.parameters()) == sum(p.numel() for p in model.parameters())
 
 
-def test_auto_on_the_cpu_follows_the_one_constant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(device_module, "CPU_AUTO_DTYPE", "int8")
+def test_auto_on_the_cpu_follows_the_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_module, "cpu_auto_dtype", lambda: "int8")
     assert resolve_precision("auto", torch.device("cpu")).quantization == "int8"
     assert resolve_precision("auto", torch.device("cuda")).quantization is None
+
+
+@pytest.mark.parametrize(("units", "expected"), [(True, "bfloat16"), (False, "bf16-decode")])
+def test_auto_on_the_cpu_is_bf16_where_the_cpu_multiplies_bf16(
+    monkeypatch: pytest.MonkeyPatch, units: bool, expected: str
+) -> None:
+    """bf16 weights throughout where the CPU has bf16 units; fp32 for prompts and a bf16 copy
+    for decoding where bf16 arithmetic is emulated (docs/inference.md measures both)."""
+    monkeypatch.setattr(device_module, "cpu_has_bf16_units", lambda: units)
+    assert resolve_precision("auto", torch.device("cpu")).name == expected
 
 
 def test_fine_tuning_loads_float_weights_even_when_auto_means_int8(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(device_module, "CPU_AUTO_DTYPE", "int8")
+    monkeypatch.setattr(device_module, "cpu_auto_dtype", lambda: "int8")
     config = LoraTrainingConfig(EXAMPLES, tmp_path / "out", base=str(tiny_model_dir), device="cpu", progress=False)
 
     model, _, _ = _load_trainable(config)

@@ -21,6 +21,7 @@ import torch
 from coassist.errors import ModelUnavailableOffline, UnknownModelSpec
 from coassist.llm.device import Precision, resolve_device, resolve_precision
 from coassist.llm.embedded import embedded_model_dir
+from coassist.llm.packed import pack_linear_layers, packing_helps
 from coassist.llm.quantize import quantize_linear_layers
 from coassist.llm.spec import ACCEPTED_SPECS, ModelSpec, parse_model_spec
 
@@ -54,7 +55,7 @@ def load_model_and_tokenizer(
         A model spec (see `coassist.llm.spec`); OpenAI endpoints are not loadable here.
     device, dtype:
         ``"auto"`` picks CUDA+bf16 when a GPU is visible, else the CPU with
-        `coassist.llm.device.CPU_AUTO_DTYPE`. ``"int8"`` (CPU only) loads fp32 and then
+        `coassist.llm.device.cpu_auto_dtype()`. ``"int8"`` (CPU only) loads fp32 and then
         stores every linear layer's weight as int8 (`coassist.llm.quantize`);
         ``"bf16-decode"`` loads fp32 and adds a bf16 copy that decodes.
     merge_adapter:
@@ -98,6 +99,8 @@ def load_model_and_tokenizer(
         decode_model = decoding_copy(model, precision.decode)
     if merge_adapter:  # not for training: it would change how the weights being trained attend
         use_row_exact_attention(decode_model)
+        if decode_model.dtype == torch.bfloat16 and packing_helps(torch_device):
+            pack_linear_layers(decode_model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer, parsed, directory, adapter, torch_device, precision, decode_model)
