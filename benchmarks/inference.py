@@ -2,6 +2,7 @@
 
     python benchmarks/inference.py [--model smollm2] [--device auto] [--new-tokens 128]
         [--repeats 3] [--speed-tasks 2] [--quality-limit 4] [--llama-python PYTHON]
+        [--precisions float32,bfloat16,int8,bf16-decode]
 
 Prints three tables.
 
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PRECISIONS = ("float32", "bfloat16", "int8", "bf16-decode")
-"""The precisions measured (each loaded once); `auto` is whichever of them the device's default is."""
+"""The precisions `--precisions` chooses from (each loaded once); `auto` is whichever of them the device's default is."""
 LOOKUP_OFF_TOO = ("float32", "bf16-decode")
 """The precisions also measured with prompt lookup off: the old default, and the new one's two parts."""
 PROMPT = "Write a detailed, step-by-step tutorial on cleaning a pandas DataFrame with missing values."
@@ -114,6 +115,11 @@ def main() -> None:
         "--quality-limit", type=int, default=4, help="notebook tasks per category in the quality rows (0: none)"
     )
     parser.add_argument(
+        "--precisions",
+        default=",".join(PRECISIONS),
+        help="comma-separated precisions to measure, float32 (the reference) among them (default: all)",
+    )
+    parser.add_argument(
         "--llama-python", default=sys.executable, help="a Python with llama-cpp-python installed (a venv of its own)"
     )
     # Worker modes: this file run in a process of its own, by the benchmark itself.
@@ -128,6 +134,9 @@ def main() -> None:
         return
     if args.quality_limit < 0 or args.speed_tasks < 1:
         parser.error("--quality-limit must be a whole number >= 0 and --speed-tasks >= 1")
+    precisions = tuple(args.precisions.split(","))
+    if "float32" not in precisions or not set(precisions) <= set(PRECISIONS):
+        parser.error(f"--precisions must name float32 and only these: {', '.join(PRECISIONS)}")
 
     import torch
 
@@ -139,8 +148,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f} at the start\n")
     _print_table(("measure", "value", "ratio"), _notebook_path_rows(args.model, args.device, args.new_tokens, args.repeats))
 
-    rss = {precision: _peak_rss(args.model, precision, args.device) for precision in PRECISIONS}  # nothing loaded here yet
-    models, skipped = _load_precisions(args.model, args.device, device)
+    rss = {precision: _peak_rss(args.model, precision, args.device) for precision in precisions}  # nothing loaded here yet
+    models, skipped = _load_precisions(args.model, args.device, device, precisions)
     variants = [Variant(p, lookup) for p in models for lookup in (False, True) if lookup or p in LOOKUP_OFF_TOO]
     prompts = _speed_prompts(models["float32"], args.speed_tasks)
     llama = _LlamaCpp(args.llama_python, torch.get_num_threads())
@@ -200,7 +209,9 @@ def _notebook_path_rows(spec: str, device: str, new_tokens: int, repeats: int) -
     return rows
 
 
-def _load_precisions(spec: str, device: str, resolved) -> tuple[dict[str, LocalChatModel], list[Row]]:
+def _load_precisions(
+    spec: str, device: str, resolved, precisions: tuple[str, ...]
+) -> tuple[dict[str, LocalChatModel], list[Row]]:
     """Each precision the device supports, loaded once and warmed up, and a row for each
     skipped one saying why (int8 is CPU only)."""
     from coassist.errors import InvalidSetting
@@ -209,7 +220,7 @@ def _load_precisions(spec: str, device: str, resolved) -> tuple[dict[str, LocalC
 
     models: dict[str, LocalChatModel] = {}
     skipped: list[Row] = []
-    for precision in PRECISIONS:
+    for precision in precisions:
         try:
             resolve_precision(precision, resolved)
         except InvalidSetting as refused:
@@ -503,8 +514,15 @@ def _answer_for_peak_rss(spec: str, precision: str, device: str) -> float:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident memory (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak resident memory: the high-water mark of its address space
+    (`VmHWM`, kB). Not `getrusage`'s `ru_maxrss`: Linux carries that across fork and exec, so a
+    process started by the benchmark would report the benchmark's own size."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 * 1024)
 
 
 def _raw_tokens_per_second(loaded, new_tokens: int) -> float:

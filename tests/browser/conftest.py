@@ -163,6 +163,8 @@ def lab(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chatty_model_dir: Path
 ) -> Iterator[Lab]:
     reviewer_name = getattr(request.module, "REVIEWER_NAME", "ana")
+    # Inline completion answers with visible noise, unless the module asks for a real model.
+    completion_model = getattr(request.module, "COMPLETION_MODEL", str(chatty_model_dir))
     base = tmp_path_factory.mktemp("lab")
     dirs = {name: base / name for name in ("root", "config", "runtime", "workspaces", "data")}
     for path in dirs.values():
@@ -188,7 +190,7 @@ def lab(
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
         f"--LabApp.workspaces_dir={dirs['workspaces']}", "--LabApp.expose_app_in_browser=True",
-        f"--CoassistServer.model={chatty_model_dir}", f"--CoassistServer.db_url={db_url}",
+        f"--CoassistServer.model={completion_model}", f"--CoassistServer.db_url={db_url}",
         f"--CoassistServer.reviewer_name={reviewer_name}",
         "--CoassistServer.completion_max_new_tokens=12",
     ]  # fmt: skip

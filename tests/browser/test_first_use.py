@@ -1,7 +1,8 @@
-"""The first `%%assist` of a fresh install, in a real JupyterLab + Chromium, on the real SmolLM2
-with an empty model cache: the answer's place says the model is loading, the answer streams
-over it, and the saved notebook holds the answer with its provenance and no progress bars.
-Screenshots go to $SHOTS_DIR."""
+"""The first `%%assist` of a fresh install, in a real JupyterLab + Chromium, on the real default
+model (SmolLM2 with coassist's adapter) with an empty model cache: the answer's place says the
+model is loading, the answer streams over it, and the saved notebook holds the answer with its
+provenance and no progress bars. Then the first ghost text after Enter, accepted, keeps the
+editor's indentation. Screenshots go to $SHOTS_DIR."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.browser.conftest import KERNEL_IDLE, Lab, open_notebook, run_command,
 from tests.browser.test_lab import RECORD_OUTPUTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COMPLETION_MODEL = "coassist"  # the server's inline completion: the product's default
 
 # Dequantising the GGUF takes about 20 s on a laptop, several times that on a busy 2-core runner.
 FIRST_ANSWER_TIMEOUT_MS = 400_000
@@ -38,7 +41,7 @@ RECORD_STATUS = """() => {
 def write_first_use_notebook(lab: Lab, cache: Path) -> str:
     setup = (
         f"%env COASSIST_CACHE={cache}\n%load_ext coassist\n"
-        '%config Assist.model = "smollm2"\n%config Assist.max_new_tokens = 48\n%config Assist.temperature = 0'
+        "%config Assist.max_new_tokens = 48\n%config Assist.temperature = 0"
     )
     return write_notebook(
         lab, "first-use.ipynb", [setup, "%%assist\nWrite a Python function that adds two numbers."]
@@ -106,9 +109,32 @@ def test_first_assist_loads_smollm2_streams_and_saves_clean(
     assert set(saved["data"]) == {"text/html", "text/plain"}
     assert LOADING_NOTICE not in saved["data"]["text/plain"]
     provenance = saved["metadata"]["coassist"]
-    assert provenance["model"] == "smollm2"
-    assert provenance["kind"] == "embedded"
+    assert provenance["model"] == "coassist"
+    assert provenance["kind"] == "peft" and provenance["adapter"].endswith("notebook_adapter")
     assert provenance["device"] == "cpu"
     assert provenance["settings"]["max_new_tokens"] == 48
     assert provenance["settings"]["temperature"] == 0
     assert provenance["format"] == "markdown"
+
+
+def test_accepted_ghost_text_keeps_the_editors_indentation(lab: Lab, browser_context: Any, shots_dir: Path) -> None:
+    """After `def mean_of(values):` and Enter, JupyterLab has indented four spaces; the ghost text
+    must not bring a fifth (the model writes a line's indentation with its line break, so the
+    completion prompt ends at the colon: `coassist.prompt.completion`)."""
+    page = open_notebook(browser_context, lab, write_notebook(lab, "ghost.ipynb", [""]))
+    try:
+        editor = page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content")
+        editor.click()
+        page.keyboard.type("def mean_of(values):", delay=20)
+        page.keyboard.press("Enter")
+        ghost = page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-GhostText")
+        ghost.first.wait_for(timeout=120_000)  # the server loads the default model on first use
+        page.screenshot(path=shots_dir / "13-ghost-text-indentation.png")
+        run_command(page, "inline-completer:accept")
+        page.wait_for_function("() => !document.querySelector('.jp-GhostText')")
+        source: str = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.activeCell.model.sharedModel.getSource()")
+    finally:
+        page.close()
+    body = source.split("\n")[1]
+    assert body.startswith("    ") and not body.startswith("     "), repr(source)
+    assert body.strip(), repr(source)
