@@ -267,7 +267,7 @@ def test_agents_ride_out_a_database_restart(
         c = _agent(db_url, "gpu1", endpoints("C", hold=False), logs[2], "--give-up-seconds", "1")
         processes += [a, b, c]
         model_a.wait_for_requests(4)
-        _wait(lambda: all(_agent_of(store, p) for p in (a, b)), 30, "A and B never registered")
+        _wait(lambda: all(_agent_of(store, p) for p in (a, b, c)), 30, "A, B and C never all registered")
         store.engine.dispose()
 
         down = time.monotonic()

@@ -7,7 +7,7 @@ import pytest
 
 from coassist.errors import ModelPackageMissing, ModelUnavailableOffline, UnknownModelSpec
 from coassist.llm import embedded, parse_model_spec
-from coassist.llm.device import resolve_device, resolve_dtype
+from coassist.llm.device import cpu_has_bf16_units, resolve_device, resolve_dtype
 from coassist.llm.loading import load_model_and_tokenizer
 
 
@@ -84,7 +84,8 @@ def test_device_and_dtype_resolution() -> None:
     import torch
 
     assert resolve_device("cpu").type == "cpu"
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    # fp32 weights read prompts on a CPU without bf16 units (bf16-decode), bf16 ones where it has them.
+    assert resolve_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if cpu_has_bf16_units() else torch.float32)
     assert resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ValueError, match="unknown dtype"):

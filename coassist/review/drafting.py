@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import networkx as nx
-from sqlalchemy import ColumnElement, CursorResult, exists, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Label, exists, or_, select, update
 from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
@@ -606,19 +606,20 @@ def _why_lost(store: ReviewStore, claim: BatchClaim) -> dict[str, str]:
             row.subtask_id: row
             for row in session.execute(
                 select(
-                    Assignment.subtask_id, Assignment.worker, Assignment.claimed_by, Assignment.claim_token
+                    Assignment.subtask_id,
+                    Assignment.worker,
+                    Assignment.claimed_by,
+                    Assignment.claim_token,
+                    _has_draft(claim.plan_id),
                 ).where(Assignment.plan_id == claim.plan_id, Assignment.role == "do", Assignment.subtask_id.in_(ids))
             )
         }
-        drafted = set(
-            session.scalars(select(Draft.subtask_id).where(Draft.plan_id == claim.plan_id, Draft.subtask_id.in_(ids)))
-        )
     why: dict[str, str] = {}
     for task in claim.subtasks:
         row = rows[task.id]  # every subtask of a plan has its do row, re-planned or not
         if (row.claimed_by, row.claim_token) == (claim.claimer, claim.token):
             continue  # still held
-        if task.id in drafted:
+        if row.drafted:
             why[task.key] = "drafted meanwhile"
         elif row.worker != task.worker:
             why[task.key] = f"given to {row.worker} by a re-plan"
@@ -629,24 +630,32 @@ def _why_lost(store: ReviewStore, claim: BatchClaim) -> dict[str, str]:
     return why
 
 
+def _has_draft(plan_id: int) -> Label[bool]:
+    """A column saying whether an assignment's subtask has a draft, read in the same statement as
+    the claim: a run that stores its draft gives its claim back in the same transaction, and on
+    PostgreSQL two statements could see either side of that commit (a claim given back and no
+    draft yet)."""
+    return (
+        select(Draft.id)
+        .where(Draft.plan_id == plan_id, Draft.subtask_id == Assignment.subtask_id)
+        .exists()
+        .label("drafted")
+    )
+
+
 def _holders(store: ReviewStore, plan_id: int, subtask_ids: list[int]) -> dict[int, str]:
     """For subtasks this run could not claim and that have no draft: who holds them, until when."""
     if not subtask_ids:
         return {}
     with store.session() as session:
-        drafted = set(
-            session.scalars(
-                select(Draft.subtask_id).where(Draft.plan_id == plan_id, Draft.subtask_id.in_(subtask_ids))
-            )
-        )
         claims = session.execute(
-            select(Assignment.subtask_id, Assignment.claimed_by, Assignment.claimed_until).where(
+            select(Assignment.subtask_id, Assignment.claimed_by, Assignment.claimed_until, _has_draft(plan_id)).where(
                 Assignment.plan_id == plan_id, Assignment.role == "do", Assignment.subtask_id.in_(subtask_ids)
             )
         ).all()
     holders = {}
-    for subtask_id, holder, until in claims:
-        if subtask_id in drafted:
+    for subtask_id, holder, until, drafted in claims:
+        if drafted:
             continue
         lease = as_utc(until)
         holders[subtask_id] = (
