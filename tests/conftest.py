@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.postgres import INSTALL_HINT, PostgresCluster, postgres_bin_dir
+from tests.postgres import PostgresCluster, throwaway_cluster
 from tests.tiny_models import build_tiny_causal_lm
 
 # Tests must pass with no network: never let transformers or huggingface_hub try a hub.
@@ -101,14 +101,8 @@ def jp_server_config(tiny_model_dir: Path, review_db: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A throwaway PostgreSQL server for the session (tests/postgres.py); skips the tests that
-    need it, saying how to install it, where the binaries are missing."""
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip(INSTALL_HINT)
-    cluster = PostgresCluster(bin_dir)
-    yield cluster
-    cluster.stop()
+    """A throwaway PostgreSQL server for the session (tests/postgres.py)."""
+    yield from throwaway_cluster()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -49,6 +49,17 @@ def postgres_bin_dir() -> Path | None:
     return None
 
 
+def throwaway_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of its own for a fixture to yield from, stopped after; skips the
+    tests that need it, saying how to install it, where the binaries are missing."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(INSTALL_HINT)
+    cluster = PostgresCluster(bin_dir)
+    yield cluster
+    cluster.stop()
+
+
 class PostgresCluster:
     """A running server in `root`; `database()` makes a database for one test."""
 

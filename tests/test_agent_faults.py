@@ -28,7 +28,7 @@ from coassist.agent.status import team_status
 from coassist.review import audit_trail, import_plan, open_store, submit_work, work_items
 from coassist.review.schema import AgentRecord, Draft, Subtask
 from coassist.review.store import ReviewStore
-from tests.postgres import INSTALL_HINT, PostgresCluster, postgres_bin_dir
+from tests.postgres import PostgresCluster, throwaway_cluster
 from tests.scripted_model import ScriptedEndpoint
 from tests.team_sim import start_agent
 
@@ -238,12 +238,7 @@ def test_a_replan_while_an_agent_is_paused_voids_its_claims(
 @pytest.fixture
 def own_cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL server of the test's own, to stop and start without touching the session's."""
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip(INSTALL_HINT)
-    cluster = PostgresCluster(bin_dir)
-    yield cluster
-    cluster.stop()
+    yield from throwaway_cluster()
 
 
 def test_agents_ride_out_a_database_restart(
