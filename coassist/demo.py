@@ -33,7 +33,14 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     notebook = nbformat.read(args.notebook, as_version=4)
     print(f"Running {args.notebook} (the first run dequantises SmolLM2 once, ~20 s)...\n")
-    NotebookClient(notebook, timeout=args.timeout, resources={"metadata": {"path": str(args.notebook.parent)}}).execute()
+    NotebookClient(
+        notebook,
+        timeout=args.timeout,
+        resources={"metadata": {"path": str(args.notebook.parent)}},
+        # The kernel's own notices (TCP without encryption, on 127.0.0.1) are not the demo's
+        # output, and nobody reading it can act on them; its errors still show.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    ).execute()
     for cell in notebook.cells:
         _print_cell(cell)
     if args.save:

@@ -69,5 +69,6 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs_the_quickstart(tmp_path: 
     env = {**os.environ, "HOME": str(home), "COASSIST_CACHE": str(home / ".cache" / "coassist")}
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
-    _run(venv / "bin" / "coassist", "demo", "--save", executed, cwd=tmp_path, env=env)
+    shown = _run(venv / "bin" / "coassist", "demo", "--save", executed, cwd=tmp_path, env=env)
+    assert "WARNING" not in shown and "Traceback" not in shown, shown[-4000:]  # what the user reads
     check_quickstart(nbformat.read(executed, as_version=4))
