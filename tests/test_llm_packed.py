@@ -1,4 +1,4 @@
-"""The decoding copy's packed bf16 linear layers (coassist.llm.packed): the same bits as torch's
+"""Packed bf16 linear layers (coassist.llm.packed): the same bits as torch's
 plain bf16 linear, row for row whatever the number of rows, so packing changes no answer."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from coassist.llm.local import LocalChatModel
 from coassist.llm.packed import PackedLinear, pack_linear_layers, packing_helps
 
 needs_packing = pytest.mark.skipif(
-    not packing_helps(torch.device("cpu")), reason="this CPU's oneDNN has no bf16 kernels (AVX2): nothing is packed"
+    not packing_helps(torch.device("cpu")), reason="this CPU has no bf16 units (cpu_has_bf16_units): nothing is packed"
 )
 
 

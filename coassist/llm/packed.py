@@ -1,4 +1,5 @@
-"""bf16 linear layers with weights packed once for oneDNN, for the CPU decoding copy.
+"""bf16 linear layers with weights packed once for oneDNN, for bf16 inference on a CPU with bf16
+units: the `bfloat16` model, or `bf16-decode`'s decoding copy.
 
 Decoding multiplies one token's activations by every weight matrix. torch's plain bf16
 `F.linear` reorders each weight into oneDNN's blocked layout on every call; on a CPU with

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import networkx as nx
-from sqlalchemy import ColumnElement, CursorResult, Label, exists, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Exists, exists, or_, select, update
 from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
@@ -555,7 +555,7 @@ def _claim(
     claimable: tuple[ColumnElement[bool], ...] = (
         *mine,
         or_(Assignment.claimed_by.is_(None), Assignment.claimed_until < now),
-        ~exists().where(Draft.plan_id == Assignment.plan_id, Draft.subtask_id == Assignment.subtask_id),
+        ~_drafted(),
     )
     with store.session() as session:
         if store.engine.dialect.name == "postgresql":
@@ -610,7 +610,7 @@ def _why_lost(store: ReviewStore, claim: BatchClaim) -> dict[str, str]:
                     Assignment.worker,
                     Assignment.claimed_by,
                     Assignment.claim_token,
-                    _has_draft(claim.plan_id),
+                    _drafted().label("drafted"),
                 ).where(Assignment.plan_id == claim.plan_id, Assignment.role == "do", Assignment.subtask_id.in_(ids))
             )
         }
@@ -630,17 +630,13 @@ def _why_lost(store: ReviewStore, claim: BatchClaim) -> dict[str, str]:
     return why
 
 
-def _has_draft(plan_id: int) -> Label[bool]:
-    """A column saying whether an assignment's subtask has a draft, read in the same statement as
-    the claim: a run that stores its draft gives its claim back in the same transaction, and on
-    PostgreSQL two statements could see either side of that commit (a claim given back and no
-    draft yet)."""
-    return (
-        select(Draft.id)
-        .where(Draft.plan_id == plan_id, Draft.subtask_id == Assignment.subtask_id)
-        .exists()
-        .label("drafted")
-    )
+def _drafted() -> Exists:
+    """Whether an assignment row's subtask has a draft, as a condition on the row: claiming
+    tests it in the same statement as the claim, and the readers of claims read it beside the
+    claim, since a run that stores its draft gives its claim back in the same transaction, and
+    on PostgreSQL two statements could see either side of that commit (a claim given back and
+    no draft yet)."""
+    return exists().where(Draft.plan_id == Assignment.plan_id, Draft.subtask_id == Assignment.subtask_id)
 
 
 def _holders(store: ReviewStore, plan_id: int, subtask_ids: list[int]) -> dict[int, str]:
@@ -649,7 +645,7 @@ def _holders(store: ReviewStore, plan_id: int, subtask_ids: list[int]) -> dict[i
         return {}
     with store.session() as session:
         claims = session.execute(
-            select(Assignment.subtask_id, Assignment.claimed_by, Assignment.claimed_until, _has_draft(plan_id)).where(
+            select(Assignment.subtask_id, Assignment.claimed_by, Assignment.claimed_until, _drafted()).where(
                 Assignment.plan_id == plan_id, Assignment.role == "do", Assignment.subtask_id.in_(subtask_ids)
             )
         ).all()
