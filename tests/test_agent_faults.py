@@ -10,6 +10,7 @@ draft. Leases are short (`LEASE`) so each test takes seconds.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -21,8 +22,10 @@ from typing import Any, TypeVar
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from coassist.agent import read_plan_state, replan_stored
+from coassist.agent.outage import Outage
 from coassist.agent.presence import mark_lost
 from coassist.agent.status import team_status
 from coassist.review import audit_trail, import_plan, open_store, submit_work, work_items
@@ -312,3 +315,17 @@ def _listeners(db_url: str) -> list[str]:
         ).all()
     engine.dispose()
     return [name for (name,) in rows]
+
+
+def test_only_a_try_begun_after_an_outage_ends_it(caplog: pytest.LogCaptureFixture) -> None:
+    """During a shutdown a transaction already under way may commit after another was refused:
+    that is not the database back, and must not log a second outage a moment later."""
+    outage = Outage("postgresql://db.example/team", 300.0, lambda **fields: fields)
+    refused = OperationalError("SELECT 1", {}, Exception("terminating connection due to administrator command"))
+    caplog.set_level(logging.INFO, logger="coassist.agent")
+    begun_before = time.monotonic()
+    outage.failed(refused)
+    outage.recovered(begun_before)
+    assert [record.event for record in caplog.records] == ["db_unreachable"]  # type: ignore[attr-defined]
+    outage.recovered(time.monotonic())
+    assert [record.event for record in caplog.records] == ["db_unreachable", "db_back"]  # type: ignore[attr-defined]

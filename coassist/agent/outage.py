@@ -71,10 +71,14 @@ class Outage:
             extra=self._fields(event="db_unreachable", error=self._reason, give_up_seconds=self._give_up),
         )
 
-    def recovered(self) -> None:
-        """Note that the database answered."""
+    def recovered(self, started: float) -> None:
+        """Note that the database answered a try begun at `started` (`time.monotonic()`).
+
+        Only a try begun after the outage was noted ends it: during a shutdown a transaction
+        already under way may still commit after another has been refused, and taking that as
+        the database's return would log a second outage a moment later."""
         with self._lock:
-            if self._since is None:
+            if self._since is None or started < self._since:
                 return
             seconds, self._since = time.monotonic() - self._since, None
         log.info("database reachable again", extra=self._fields(event="db_back", seconds=round(seconds, 1)))

@@ -202,7 +202,7 @@ class Heartbeat:
                 else:  # a statement refused: say so, and beat again next time
                     log.warning("heartbeat failed", extra={"event": "heartbeat_failed", "error": str(error)})
                 continue
-            self._outage.recovered()
+            self._outage.recovered(now)
             if now - self._last_beat > self._lease:  # back from a pause, or from an outage
                 self._gap_at = now
             self._last_beat = now

@@ -252,6 +252,7 @@ class Agent:
             A stop was asked for during the outage (what `action` would have done is not done).
         """
         while True:
+            started = time.monotonic()
             try:
                 result = action()
             except SQLAlchemyError as error:
@@ -261,7 +262,7 @@ class Agent:
                 if self._stop.wait(self._outage.next_wait()):
                     raise _StoppedInOutage from None
                 continue
-            self._outage.recovered()
+            self._outage.recovered(started)
             return result
 
     def _if_reachable(self, action: Callable[[], None]) -> None:
