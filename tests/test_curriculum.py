@@ -17,11 +17,15 @@ from coassist.prompt import SYSTEM_PROMPT
 from coassist.prompt.completion import clean_completion
 from coassist.train.curriculum import CurriculumConfig, build_curriculum
 from coassist.train.curriculum.disjoint import (
+    SHIPPED_HUMANEVAL_TWINS,
     copies,
     evaluation_question_texts,
     failing_name,
+    humaneval_twins,
+    passing_families,
     shared_failures,
     twin_behaviours,
+    twin_program,
 )
 from coassist.train.curriculum.example import Example, chat_example
 from coassist.train.curriculum.tables import table_examples
@@ -44,7 +48,16 @@ def test_no_evaluation_prompt_or_near_copy_is_in_the_curriculum(curriculum: list
 
 
 def test_no_code_family_behaves_like_an_evaluation_code_task() -> None:
-    assert twin_behaviours() == []
+    assert twin_behaviours() == ()
+
+
+def test_no_code_family_behaves_like_a_humaneval_problem_but_the_three_the_shipped_adapter_has() -> None:
+    assert set(humaneval_twins()) == SHIPPED_HUMANEVAL_TWINS
+
+
+def test_the_twin_check_names_a_family_that_passes_the_tests() -> None:
+    tests = "assert how_many([3, 9, 12], 8) == 2\nassert how_many([], 0) == 0\n"
+    assert passing_families("planted/0", twin_program("how_many", tests=tests, pandas=False)) == ["count_above passes planted/0"]
 
 
 def test_the_overlap_checks_find_a_planted_copy() -> None:

@@ -10,13 +10,17 @@ prompt, the schema sentences, the default error request) is not a question text.
 - `shared_failures`: no explained error fails on a name an evaluation error fails on (the
   missing key, attribute or name: ``summ``, ``price``, ``revenu``), since cells are too short
   for runs of words to tell a copy;
-- `twin_behaviours`: no code family's reference passes an evaluation code task's tests.
+- `twin_behaviours`: no code family's reference passes an evaluation code task's tests;
+- `humaneval_twins`: none passes a HumanEval problem's tests either (its question text is
+  checked above, but a behaviour can be taught in other words), but for the three the shipped
+  adapter was trained with (`SHIPPED_HUMANEVAL_TWINS`).
 
 `coassist curriculum` refuses to write a curriculum that fails any of them.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -27,6 +31,14 @@ from coassist.train.curriculum.example import Example
 NGRAM = 8
 """Words in a row that make a near copy."""
 
+SHIPPED_HUMANEVAL_TWINS = frozenset(
+    {"prime passes HumanEval/31", "median passes HumanEval/47", "palindrome passes HumanEval/48"}
+)
+"""Behaviours of the shipped adapter's curriculum that pass HumanEval problems' tests, found after
+it shipped (docs/model-card.md says so beside its HumanEval figure). They are let through so that
+`make adapter` still rebuilds the shipped adapter; any other twin is refused. A curriculum
+without them was trained and measured, and did not beat the shipped adapter (issue 20)."""
+
 _FAILING_NAME = re.compile(
     r"raised (?:KeyError: '(?P<key>[^']+)'|AttributeError: .*?attribute '(?P<attribute>\w+)'|NameError: name '(?P<name>\w+)')"
 )
@@ -35,7 +47,9 @@ _FAILING_NAME = re.compile(
 def evaluation_overlaps(examples: list[Example]) -> list[str]:
     """Every way `examples` overlap the evaluation (empty when they are disjoint from it). The
     code families are compared with the evaluation's code tasks when there are code examples."""
-    twins = twin_behaviours() if any(example.kind.startswith("code/") for example in examples) else []
+    has_code = any(example.kind.startswith("code/") for example in examples)
+    humaneval = [twin for twin in humaneval_twins() if twin not in SHIPPED_HUMANEVAL_TWINS]
+    twins = [*twin_behaviours(), *humaneval] if has_code else []
     return copies(examples, evaluation_question_texts()) + shared_failures(examples) + twins
 
 
@@ -118,34 +132,57 @@ def shared_failures(examples: Iterable[Example]) -> list[str]:
     return sorted(set(found))
 
 
-def twin_behaviours() -> list[str]:
+@functools.cache
+def twin_behaviours() -> tuple[str, ...]:
     """``"<family> passes <task id>"`` for each code family whose reference, named as an
     evaluation code task's function, passes that task's tests (one sandbox run per task)."""
     from coassist.eval.notebook_tasks import CodeTask, load_notebook_tasks
 
-    found = []
+    found: list[str] = []
     for task in load_notebook_tasks():
         if not isinstance(task, CodeTask):
             continue
         entry = re.search(r"`(\w+)\(", task.template)
-        if entry is None:
-            continue
-        result = run_python(_twin_program(entry.group(1), task.tests), timeout_s=60)
-        if not result.ok:  # it exits 1 naming the families that passed, or failed to run
-            named = [family for family in result.detail.split() if family in FAMILIES]
-            found += [f"{family} passes {task.id}" for family in named] or [f"{task.id}: {result.detail}"]
-    return found
+        if entry is not None:
+            found += passing_families(task.id, twin_program(entry.group(1), tests=task.tests, pandas=True))
+    return tuple(found)
 
 
-def _twin_program(function: str, tests: str) -> str:
-    """A program that tries each family's reference as `function` against `tests`; it exits 1
-    naming the families that pass (0 when none does)."""
-    lines = ["import sys", "import pandas as pd", "passed = []"]
+@functools.cache
+def humaneval_twins() -> tuple[str, ...]:
+    """``"<family> passes <problem id>"`` for each code family whose reference, named as a
+    HumanEval problem's entry point and placed after the problem's prompt (its imports and
+    helpers), passes the problem's own `check` (one sandbox run per problem)."""
+    from coassist.eval.humaneval import load_humaneval_tasks
+
+    found: list[str] = []
+    for problem in load_humaneval_tasks():
+        tests = f"\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+        program = twin_program(problem.entry_point, tests=tests, preamble=problem.problem_prompt + "\n\n", pandas=False)
+        found += passing_families(problem.id, program)
+    return tuple(found)
+
+
+def passing_families(task_id: str, program: str) -> list[str]:
+    """Run a `twin_program`: the families it names as passing `task_id`, or its failure to run
+    (counted as an overlap, since it proves nothing)."""
+    result = run_python(program, timeout_s=60)
+    if result.ok:  # no family passed
+        return []
+    named = [family for family in result.detail.split() if family in FAMILIES]
+    return [f"{family} passes {task_id}" for family in named] or [f"{task_id}: {result.detail}"]
+
+
+def twin_program(function: str, tests: str, preamble: str = "", *, pandas: bool) -> str:
+    """A program that runs `preamble`, each family's reference as `function`, then `tests`; it
+    exits 1 naming the families that pass (0 when none does). `pandas` makes ``pd`` available,
+    as the notebook tasks' tests expect."""
+    lines = ["import sys", "import pandas as pd" if pandas else "pd = None", "passed = []"]
     for name, family in FAMILIES.items():
         reference = f"def {function}({family.signature}):\n{family.body}\n"
         lines += [
             "try:",
-            f"    exec({reference!r} + {tests!r}, {{'pd': pd}})",
+            f"    exec({preamble + reference + tests!r}, {{'pd': pd}})",
             f"    passed.append({name!r})",
             "except Exception:",
             "    pass",
