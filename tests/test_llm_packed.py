@@ -35,6 +35,22 @@ def test_a_packed_layer_computes_torchs_bf16_linear_bit_for_bit_row_by_row(bias:
 
 
 @needs_packing
+@pytest.mark.parametrize(("inputs", "outputs"), [(576, 1536), (1536, 576)])
+def test_a_lone_row_is_what_it_is_beside_other_rows_at_smollm2s_shapes(inputs: int, outputs: int) -> None:
+    """SmolLM2's MLP shapes: on an AMD EPYC with AVX-512 BF16 a lone row of 1,536 inputs summed
+    in another order than the same row beside others, until lone rows went through as pairs."""
+    torch.manual_seed(0)
+    linear = nn.Linear(inputs, outputs, bias=False).to(torch.bfloat16)
+    linear.weight.data.mul_(0.1)
+    packed = PackedLinear(linear)
+    rows = torch.randn(1, 64, inputs).to(torch.bfloat16)
+    with torch.inference_mode():
+        together = packed(rows)
+        alone = torch.cat([packed(rows[:, i : i + 1]) for i in range(rows.shape[1])], dim=1)
+    assert torch.equal(alone, together)
+
+
+@needs_packing
 def test_the_cpu_decoding_copy_is_packed_and_answers_as_before(tiny_model_dir: Path) -> None:
     loaded = load_model_and_tokenizer(str(tiny_model_dir), device="cpu", dtype="bf16-decode")
     packed_layers = [module for module in loaded.decode_model.modules() if isinstance(module, PackedLinear)]

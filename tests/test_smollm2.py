@@ -86,7 +86,15 @@ def test_streaming_updates_the_output_several_times(smol_shell) -> None:
         smol_shell.run_cell_magic("assist", "--no-history", "List three uses of Python, one line each.")
     updates = [o for o in captured.outputs if o.update]
     assert len(updates) >= 3
-    assert updates[-1].data["text/plain"] == get_session(smol_shell).conversation.exchanges[-1].answer
+    streamed, final = updates[-2].data["text/plain"], updates[-1]
+    assert streamed.endswith("▌") and final.data["text/plain"].startswith(streamed.removesuffix("▌").rstrip())
+    # How the answer ends depends on the CPU's rounding (64 tokens are tight for three uses):
+    # a finished answer joins the conversation as shown, a cut-off one says it was not kept.
+    provenance = final.metadata["coassist"]
+    if provenance["not_kept"] is None:
+        assert final.data["text/plain"] == get_session(smol_shell).conversation.exchanges[-1].answer
+    else:
+        assert "not kept in the conv" in final.data["text/plain"] and not get_session(smol_shell).conversation.exchanges
 
 
 def test_kernel_interrupt_stops_generation_and_the_kernel_stays_usable(

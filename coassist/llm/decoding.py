@@ -368,7 +368,8 @@ def use_row_exact_attention(model: Any) -> bool:
     A decoding step feeds one token, a prompt-lookup step the token and its draft; greedy
     decoding with lookup gives greedy's answer only when the two agree to the last bit. torch's
     CPU bf16 matmul computes each output row the same whatever the number of rows (fp32
-    dot products per element), so the linear layers agree; sdpa does not (it lays grouped
+    dot products per element; where a lone row is the exception, `coassist.llm.packed` sends it
+    through as a pair), so the linear layers agree; sdpa does not (it lays grouped
     queries out differently for one token than for several), and neither does a weighted sum
     over a different number of keys (`_ROW_EXACT_BLOCK`). fp32 matmuls (MKL) differ in the
     last bit between one row and several, but fp32 keeps such a difference far below a token's
