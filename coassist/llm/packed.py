@@ -65,8 +65,8 @@ def _packed_product(hidden: torch.Tensor, packed: Any, bias: Any) -> torch.Tenso
 @functools.cache
 def _lone_row_differs(in_features: int, out_features: int) -> bool:
     """Whether this CPU multiplies a lone row by a packed weight of this shape other than it
-    multiplies the same row beside others: 64 seeded rows, alone and together (one matmul each
-    for a shape, once a process)."""
+    multiplies the same row beside others: 64 seeded rows, one at a time and all at once (once
+    a shape, once a process)."""
     generator = torch.Generator().manual_seed(0)
     weight = (torch.randn(out_features, in_features, generator=generator) * 0.05).to(torch.bfloat16)
     rows = torch.randn(64, in_features, generator=generator).to(torch.bfloat16)

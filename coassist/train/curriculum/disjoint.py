@@ -47,9 +47,10 @@ _FAILING_NAME = re.compile(
 def evaluation_overlaps(examples: list[Example]) -> list[str]:
     """Every way `examples` overlap the evaluation (empty when they are disjoint from it). The
     code families are compared with the evaluation's code tasks when there are code examples."""
-    has_code = any(example.kind.startswith("code/") for example in examples)
-    humaneval = [twin for twin in humaneval_twins() if twin not in SHIPPED_HUMANEVAL_TWINS]
-    twins = [*twin_behaviours(), *humaneval] if has_code else []
+    twins: list[str] = []
+    if any(example.kind.startswith("code/") for example in examples):
+        twins += twin_behaviours()
+        twins += [twin for twin in humaneval_twins() if twin not in SHIPPED_HUMANEVAL_TWINS]
     return copies(examples, evaluation_question_texts()) + shared_failures(examples) + twins
 
 
