@@ -2,7 +2,8 @@
 model (SmolLM2 with coassist's adapter) with an empty model cache: the answer's place says the
 model is loading, the answer streams over it, and the saved notebook holds the answer with its
 provenance and no progress bars. Then the ghost text after Enter (asked for again while the
-server's first load outlasts a request's deadline), accepted, keeps the editor's indentation. Screenshots go to $SHOTS_DIR."""
+server's first load outlasts a request's deadline), accepted, keeps the editor's indentation.
+Screenshots go to $SHOTS_DIR."""
 
 from __future__ import annotations
 
