@@ -150,12 +150,12 @@ def wait_for_ghost_text(page: Any, ghost: Any, give_up_s: float = 120.0) -> None
     alone can outlast the deadline."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    deadline = time.monotonic() + give_up_s
+    give_up_at = time.monotonic() + give_up_s
     while True:
         try:
             ghost.first.wait_for(timeout=DEADLINE_SECONDS * 2 * 1000)
             return
         except PlaywrightTimeout:
-            if time.monotonic() > deadline:
+            if time.monotonic() > give_up_at:
                 raise
         run_command(page, "inline-completer:invoke")
